@@ -1,0 +1,160 @@
+// Command mesh keeps a folder's full history in a content-addressed store
+// and, in later releases, in sync across devices. This file holds the
+// entry point, the global flags and the one place where errors become
+// messages and exit codes.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/internal/worktree"
+	"github.com/mesh-sync/mesh/object"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// errUsage marks an error in how mesh was called.
+var errUsage = errors.New("usage")
+
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() []error { return []error{u.err, errUsage} }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// state is what the commands share in one run.
+type state struct {
+	stdout, stderr io.Writer
+	json           bool
+	notFound       bool
+	args           []string // the raw command line
+}
+
+func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st := &state{stdout: stdout, stderr: stderr, args: args}
+	app := newApp(st)
+	err := app.RunContext(ctx, args)
+	if st.notFound {
+		return exitUsage
+	}
+	return report(st, err)
+}
+
+func newApp(st *state) *cli.App {
+	app := &cli.App{
+		Name:                 "mesh",
+		Usage:                "versioned folder sync: every device keeps the full history",
+		Writer:               st.stdout,
+		ErrWriter:            st.stderr,
+		EnableBashCompletion: false,
+		HideHelpCommand:      true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "C", Usage: "run as if mesh was started in `DIR`"},
+		},
+		Before: func(c *cli.Context) error {
+			if dir := c.String("C"); dir != "" {
+				if err := os.Chdir(dir); err != nil {
+					return usagef("-C %s: %v", dir, err)
+				}
+			}
+			return nil
+		},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(st.stderr, "mesh: unknown command %q; see mesh --help\n", name)
+			st.notFound = true
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	app.Commands = append(app.Commands, repoCommands(st)...)
+	app.Commands = append(app.Commands, historyCommands(st)...)
+	app.Commands = append(app.Commands, restoreCommands(st)...)
+	app.Commands = append(app.Commands, maintCommands(st)...)
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
+	return app
+}
+
+// report prints err as one line (or JSON) and picks the exit code: the
+// one place where error kinds become exit codes.
+func report(st *state, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitError
+	hint := ""
+	switch {
+	case errors.Is(err, errUsage):
+		code = exitUsage
+		hint = "see mesh --help"
+	case errors.Is(err, context.Canceled):
+		err = errors.New("interrupted; nothing was half-written, run the command again")
+	case errors.Is(err, object.ErrCorrupt):
+		hint = "run mesh fsck --read-data to see what is damaged"
+	case errors.Is(err, worktree.ErrUnsafePath):
+		hint = "the tree holds a path that would escape the folder; it was not written"
+	case errors.Is(err, repo.ErrNotRepo), errors.Is(err, repo.ErrUnknownRev),
+		errors.Is(err, repo.ErrUncommitted), errors.Is(err, object.ErrLocked),
+		errors.Is(err, object.ErrNotFound), errors.Is(err, object.ErrPathNotFound):
+	}
+	if st.json {
+		out := map[string]any{"error": err.Error(), "exitCode": code}
+		if hint != "" {
+			out["hint"] = hint
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(st.stderr, string(b))
+		return code
+	}
+	fmt.Fprintf(st.stderr, "mesh: %v\n", err)
+	if hint != "" && code == exitUsage {
+		fmt.Fprintf(st.stderr, "(%s)\n", hint)
+	} else if hint != "" {
+		fmt.Fprintf(st.stderr, "hint: %s\n", hint)
+	}
+	return code
+}
+
+// jsonFlag is --json, offered by every command that reads.
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}
+
+// action wraps a command body: it records --json and opens nothing itself.
+func action(st *state, f func(c *cli.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		st.json = c.Bool("json")
+		return f(c)
+	}
+}
+
+// openRepo opens the repository around the current directory.
+func openRepo() (*repo.Repo, error) { return repo.Open(".") }
+
+func (st *state) printJSON(v any) error {
+	enc := json.NewEncoder(st.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (st *state) printf(format string, args ...any) { fmt.Fprintf(st.stdout, format, args...) }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mesh-sync/mesh/object"
+	"github.com/urfave/cli/v2"
+)
+
+func maintCommands(st *state) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "fsck",
+			Usage: "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
+			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"}},
+			Action: action(st, func(c *cli.Context) error {
+				r, err := openRepo()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				rep, err := object.Fsck(c.Context, r.Store, r.Refs, c.Bool("read-data"))
+				if err != nil {
+					return err
+				}
+				if st.json {
+					if err := st.printJSON(rep); err != nil {
+						return err
+					}
+				} else {
+					st.printf("checked %d packs, %d objects (%d reachable, %d unreachable)", rep.Packs, rep.Objects, rep.Reachable, rep.Unreachable)
+					if rep.ChunksRead > 0 {
+						st.printf(", re-hashed %d chunks", rep.ChunksRead)
+					}
+					st.printf("\n")
+					for _, s := range rep.Stray {
+						st.printf("stray file left by an interrupted writer (mesh gc removes it): %s\n", s)
+					}
+					for _, p := range rep.Problems {
+						st.printf("error: object %s: %s\n", p.Object, p.What)
+					}
+				}
+				if n := len(rep.Problems); n > 0 {
+					return fmt.Errorf("fsck found %d problem(s): %w", n, object.ErrCorrupt)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:  "gc",
+			Usage: "delete objects no ref, HEAD or reflog entry needs",
+			Flags: []cli.Flag{jsonFlag, &cli.DurationFlag{Name: "grace", Value: object.DefaultGrace, Usage: "leave packs younger than this alone (protects concurrent writers)"}},
+			Action: action(st, func(c *cli.Context) error {
+				r, err := openRepo()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				lock, err := r.Lock(c.Context)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
+				now := time.Now()
+				res, err := object.GC(c.Context, r.Store, r.Refs, c.Duration("grace"), now)
+				if err != nil {
+					return err
+				}
+				res.StraysRemoved += object.RemoveStrays(r.Meta, now.Add(-c.Duration("grace")))
+				if st.json {
+					return st.printJSON(res)
+				}
+				st.printf("dropped %d objects (%d bytes), rewrote %d packs, deleted %d packs, removed %d stray files\n",
+					res.ObjectsDropped, res.BytesFreed, res.PacksRewritten, res.PacksDeleted, res.StraysRemoved)
+				return nil
+			}),
+		},
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"os"
+	"strings"
+
+	"github.com/mesh-sync/mesh/internal/progress"
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/urfave/cli/v2"
+)
+
+func repoCommands(st *state) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "init",
+			Usage:     "create a repository in DIR (default: the current directory)",
+			ArgsUsage: "[DIR]",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: action(st, func(c *cli.Context) error {
+				if c.NArg() > 1 {
+					return usagef("init takes at most one directory")
+				}
+				dir := c.Args().First()
+				if dir == "" {
+					dir = "."
+				}
+				r, err := repo.Init(dir)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				if st.json {
+					return st.printJSON(map[string]any{"root": r.Root, "device": r.Config.Device, "chunking": r.Config.Chunking})
+				}
+				st.printf("Initialized empty mesh repository in %s\n", r.Meta)
+				return nil
+			}),
+		},
+		{
+			Name:  "status",
+			Usage: "show how the working tree differs from HEAD",
+			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "short", Aliases: []string{"s"}, Usage: "one line per path"}},
+			Action: action(st, func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usagef("status takes no arguments")
+				}
+				r, err := openRepo()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				s, err := r.Status(c.Context)
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(s)
+				}
+				if !c.Bool("short") {
+					if s.Branch != "" {
+						st.printf("On branch %s\n", s.Branch)
+					} else {
+						st.printf("HEAD detached at %s\n", s.Head.Short())
+					}
+					if s.Head.IsZero() {
+						st.printf("No commits yet\n")
+					}
+					if s.Clean() {
+						st.printf("nothing to commit, working tree clean\n")
+						return nil
+					}
+				}
+				for _, ch := range s.Changes {
+					st.printf("%s %s\n", statusLetter(ch.Status), ch.Path)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:  "commit",
+			Usage: "snapshot the whole working tree (there is no staging area)",
+			Flags: []cli.Flag{
+				jsonFlag,
+				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "the commit message", Required: true},
+				&cli.BoolFlag{Name: "allow-empty", Usage: "commit even when nothing changed"},
+			},
+			Action: action(st, func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usagef("commit takes no arguments (it snapshots the whole folder): %s", strings.Join(c.Args().Slice(), " "))
+				}
+				r, err := openRepo()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				meter := progress.Start(os.Stderr, "commit")
+				res, err := r.Commit(c.Context, repo.CommitOptions{Message: c.String("message"), AllowEmpty: c.Bool("allow-empty"), Meter: meter})
+				meter.Done()
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				if !res.Created {
+					st.printf("nothing to commit, working tree clean (HEAD is %s)\n", res.ID)
+					return nil
+				}
+				st.printf("%s\n", res.ID)
+				return nil
+			}),
+		},
+	}
+}
+
+func statusLetter(s string) string {
+	switch s {
+	case "added":
+		return "A"
+	case "deleted":
+		return "D"
+	case "type":
+		return "T"
+	}
+	return "M"
+}

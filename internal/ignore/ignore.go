@@ -1,0 +1,87 @@
+// Package ignore decides which paths of a working tree mesh leaves alone:
+// .meshignore files in gitignore syntax, matched with go-git's
+// plumbing/format/gitignore, and the .mesh directory, always.
+//
+// The walker that uses it must not descend into an ignored directory: that is
+// git's rule ("logs/" then "!logs/sub/" still ignores logs/sub/y), and
+// go-git's matcher agrees with git check-ignore only under it.
+package ignore
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// FileName is the name of an ignore file.
+const FileName = ".meshignore"
+
+// MetaDir is the repository's metadata directory, never part of a snapshot.
+const MetaDir = ".mesh"
+
+// Rules are the patterns in force in one directory: its parents' plus its own.
+// Later patterns win, as in git.
+type Rules struct {
+	patterns []gitignore.Pattern
+}
+
+// Enter returns the rules for directory dir (path components from the
+// root, nil for the root), reading dir's .meshignore under root if there is
+// one. The receiver is not changed, so siblings share their parent's rules.
+func (r *Rules) Enter(root string, dir []string) (*Rules, error) {
+	p := filepath.Join(append([]string{root}, dir...)...)
+	b, err := os.ReadFile(filepath.Join(p, FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		if r == nil {
+			return &Rules{}, nil
+		}
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(p, FileName), err)
+	}
+	return r.With(b, dir), nil
+}
+
+// With returns r plus the patterns in content, anchored at dir.
+func (r *Rules) With(content []byte, dir []string) *Rules {
+	n := &Rules{}
+	if r != nil {
+		n.patterns = append(n.patterns[:0:0], r.patterns...)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(content))
+	for sc.Scan() {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n.patterns = append(n.patterns, gitignore.ParsePattern(line, append([]string(nil), dir...)))
+	}
+	return n
+}
+
+// Ignored reports whether path (components from the root) is ignored.
+func (r *Rules) Ignored(path []string, isDir bool) bool {
+	if len(path) == 1 && path[0] == MetaDir {
+		return true
+	}
+	if r == nil {
+		return false
+	}
+	for i := len(r.patterns) - 1; i >= 0; i-- {
+		switch r.patterns[i].Match(path, isDir) {
+		case gitignore.Exclude:
+			return true
+		case gitignore.Include:
+			return false
+		}
+	}
+	return false
+}

@@ -1,0 +1,189 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// Error kinds the CLI maps to messages and exit codes.
+var (
+	ErrNotRepo      = errors.New("not a mesh repository")
+	ErrExists       = errors.New("already a mesh repository")
+	ErrUnknownRev   = errors.New("unknown revision")
+	ErrUncommitted  = errors.New("uncommitted changes in the way")
+	ErrNoCommits    = errors.New("no commits yet")
+	ErrIsDirectory  = errors.New("is a directory")
+	ErrNotDirectory = errors.New("not a directory")
+)
+
+// ConfigVersion is the version of .mesh/config this mesh writes.
+const ConfigVersion = 1
+
+// Config is .mesh/config.
+type Config struct {
+	Version  int             `json:"version"`
+	Chunking object.Chunking `json:"chunking"`
+	// Device names this device in the commits it makes.
+	Device string `json:"device"`
+	// Author, when set, is recorded in commits; otherwise user@host.
+	Author string `json:"author,omitempty"`
+}
+
+// Repo is an open repository.
+type Repo struct {
+	Root   string // the working tree
+	Meta   string // Root/.mesh
+	Config Config
+	Store  *object.Store
+	Refs   *object.Refs
+
+	chunker *object.Chunker
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Init creates a repository in dir (created if missing).
+func Init(dir string) (*Repo, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	meta := filepath.Join(abs, ignore.MetaDir)
+	if _, err := os.Stat(filepath.Join(meta, "config")); err == nil {
+		return nil, fmt.Errorf("%s: %w", abs, ErrExists)
+	}
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		return nil, fmt.Errorf("init %s: %w", abs, err)
+	}
+	var dev [8]byte
+	if _, err := rand.Read(dev[:]); err != nil {
+		return nil, err
+	}
+	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: hex.EncodeToString(dev[:])}
+	for _, d := range []string{"objects", "refs/heads", "logs"} {
+		if err := os.MkdirAll(filepath.Join(meta, filepath.FromSlash(d)), 0o755); err != nil {
+			return nil, fmt.Errorf("init %s: %w", abs, err)
+		}
+	}
+	if err := object.WriteFileAtomic(filepath.Join(meta, "HEAD"), []byte("ref: heads/main\n"), 0o644, true); err != nil {
+		return nil, err
+	}
+	// The config is written last: its presence is what makes a repository.
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := object.WriteFileAtomic(filepath.Join(meta, "config"), append(b, '\n'), 0o644, true); err != nil {
+		return nil, err
+	}
+	return Open(abs)
+}
+
+// Find returns the root of the repository containing dir.
+func Find(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; {
+		if _, err := os.Stat(filepath.Join(d, ignore.MetaDir, "config")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("%s (or any parent): %w; run mesh init to create one", abs, ErrNotRepo)
+		}
+		d = parent
+	}
+}
+
+// Open opens the repository containing dir.
+func Open(dir string) (*Repo, error) {
+	root, err := Find(dir)
+	if err != nil {
+		return nil, err
+	}
+	meta := filepath.Join(root, ignore.MetaDir)
+	b, err := os.ReadFile(filepath.Join(meta, "config"))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(meta, "config"), err)
+	}
+	if cfg.Version != ConfigVersion {
+		return nil, fmt.Errorf("%s has version %d; this mesh reads version %d", filepath.Join(meta, "config"), cfg.Version, ConfigVersion)
+	}
+	ch, err := object.NewChunker(cfg.Chunking, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(meta, "config"), err)
+	}
+	st, err := object.OpenStore(filepath.Join(meta, "objects"))
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{Root: root, Meta: meta, Config: cfg, Store: st, Refs: object.OpenRefs(meta), chunker: ch, Now: time.Now}, nil
+}
+
+// Close releases the store.
+func (r *Repo) Close() error { return r.Store.Close() }
+
+// LockWait is how long a command waits for another mesh process that holds
+// the repository lock.
+var LockWait = 60 * time.Second
+
+// Lock takes the repository lock that serialises commands which write.
+func (r *Repo) Lock(ctx context.Context) (*object.Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, LockWait)
+	defer cancel()
+	return object.AcquireLock(ctx, filepath.Join(r.Meta, "lock"))
+}
+
+func (r *Repo) indexPath() string { return filepath.Join(r.Meta, "index") }
+
+func (r *Repo) author() string {
+	if a := os.Getenv("MESH_AUTHOR"); a != "" {
+		return a
+	}
+	if r.Config.Author != "" {
+		return r.Config.Author
+	}
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// Head returns what HEAD points at.
+func (r *Repo) Head() (object.Head, error) { return r.Refs.Head() }
+
+// headTree returns the tree of HEAD's commit, or zero for an unborn branch.
+func (r *Repo) headTree() (object.Head, object.ID, error) {
+	h, err := r.Refs.Head()
+	if err != nil {
+		return h, object.ZeroID, err
+	}
+	if h.ID.IsZero() {
+		return h, object.ZeroID, nil
+	}
+	c, err := r.Store.ReadCommit(h.ID)
+	if err != nil {
+		return h, object.ZeroID, err
+	}
+	return h, c.Tree, nil
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,297 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mesh-sync/mesh/internal/progress"
+	"github.com/mesh-sync/mesh/internal/worktree"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	Source string   // revision; HEAD when empty
+	To     string   // a directory to write into instead of the working tree
+	Paths  []string // limit to these paths (files or directories)
+	Meter  *progress.Meter
+}
+
+// RestoreResult says what Restore wrote.
+type RestoreResult struct {
+	Source  object.ID `json:"source"`
+	To      string    `json:"to"`
+	Written int       `json:"written"`
+	Removed int       `json:"removed"`
+}
+
+// Restore makes paths (all by default) of the working tree, or of another
+// directory, match a commit. It refuses, before touching anything, to
+// overwrite a change that is not committed; untracked files a source lacks
+// are left alone.
+func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
+	rev := o.Source
+	if rev == "" {
+		rev = "HEAD"
+	}
+	src, err := r.Resolve(rev)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := r.Store.ReadCommit(src)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := r.cleanPaths(o.Paths, sc.Tree, src)
+	if err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{Source: src, To: r.Root}
+	if o.To != "" {
+		dst, err := filepath.Abs(o.To)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return nil, fmt.Errorf("restore to %s: %w", dst, err)
+		}
+		res.To = dst
+		changes, err := object.DiffTrees(r.Store, object.ZeroID, sc.Tree)
+		if err != nil {
+			return nil, err
+		}
+		changes = filterPaths(changes, paths)
+		o.Meter.SetTotal(countFiles(changes))
+		if err := worktree.Apply(ctx, dst, changes, worktree.ApplyOptions{Store: r.Store, Meter: o.Meter}); err != nil {
+			return nil, err
+		}
+		n, _ := countFiles(changes)
+		res.Written = int(n)
+		return res, nil
+	}
+
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	_, headTree, err := r.headTree()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.scanHashOnly(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	ov := overlay{snap, r.Store}
+	dirty, err := object.DiffTrees(ov, headTree, snap.Root)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTrees(ov, snap.Root, sc.Tree)
+	if err != nil {
+		return nil, err
+	}
+	changes = filterPaths(changes, paths)
+	// Paths whose content on disk is not committed: modified or untracked.
+	uncommitted := map[string]object.Change{}
+	for _, d := range dirty {
+		if d.New != nil && d.New.Kind != object.KindDir {
+			uncommitted[d.Path] = d
+		}
+	}
+	var keep []object.Change
+	var blocked []string
+	for _, c := range changes {
+		d, ok := uncommitted[c.Path]
+		switch {
+		case !ok:
+			keep = append(keep, c)
+		case d.Old == nil && c.New == nil:
+			// Untracked and absent from the source: leave it alone.
+		default:
+			blocked = append(blocked, c.Path)
+		}
+	}
+	if len(blocked) > 0 {
+		return nil, blockedError("restore", blocked)
+	}
+	o.Meter.SetTotal(countFiles(keep))
+	if err := worktree.Apply(ctx, r.Root, keep, worktree.ApplyOptions{Store: r.Store, Meter: o.Meter, Index: snap.Index}); err != nil {
+		return nil, err
+	}
+	snap.Index.Save(r.indexPath())
+	for _, c := range keep {
+		if c.New == nil && c.Old != nil && c.Old.Kind != object.KindDir {
+			res.Removed++
+		} else if c.New != nil && c.New.Kind != object.KindDir {
+			res.Written++
+		}
+	}
+	return res, nil
+}
+
+func blockedError(op string, paths []string) error {
+	sort.Strings(paths)
+	more := ""
+	if len(paths) > 10 {
+		more = fmt.Sprintf(" and %d more", len(paths)-10)
+		paths = paths[:10]
+	}
+	return fmt.Errorf("%s would overwrite %s%s: %w; commit them first (mesh commit) or move them away", op, strings.Join(paths, ", "), more, ErrUncommitted)
+}
+
+// cleanPaths checks that each requested path is in the source tree and
+// normalises it.
+func (r *Repo) cleanPaths(in []string, tree, commit object.ID) ([]string, error) {
+	var out []string
+	for _, p := range in {
+		p = strings.Trim(filepath.ToSlash(filepath.Clean(p)), "/")
+		if p == "." || p == "" {
+			return nil, nil // the whole tree
+		}
+		if _, err := object.Lookup(r.Store, tree, p); err != nil {
+			return nil, fmt.Errorf("commit %s: %w", commit.Short(), err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// filterPaths keeps changes at, below or above (directories leading to) the
+// given paths; no paths keeps everything.
+func filterPaths(changes []object.Change, paths []string) []object.Change {
+	if len(paths) == 0 {
+		return changes
+	}
+	var out []object.Change
+	for _, c := range changes {
+		for _, p := range paths {
+			if c.Path == p || strings.HasPrefix(c.Path, p+"/") || strings.HasPrefix(p, c.Path+"/") {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func countFiles(changes []object.Change) (int64, int64) {
+	var n, b int64
+	for _, c := range changes {
+		if c.New != nil && c.New.Kind != object.KindDir {
+			n++
+			b += c.New.Size
+		}
+	}
+	return n, b
+}
+
+// CheckoutResult says where HEAD is now.
+type CheckoutResult struct {
+	ID      object.ID `json:"id"`
+	Branch  string    `json:"branch,omitempty"`
+	Written int       `json:"written"`
+	Removed int       `json:"removed"`
+}
+
+// Checkout moves HEAD to rev (attached when rev names a branch, detached
+// otherwise) and updates the working tree. It refuses, before touching
+// anything, when a path it would change has uncommitted changes; other
+// uncommitted changes are carried along, as git does.
+func (r *Repo) Checkout(ctx context.Context, rev string, meter *progress.Meter) (*CheckoutResult, error) {
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	target, err := r.Resolve(rev)
+	if err != nil {
+		return nil, err
+	}
+	branch := ""
+	if object.ValidRefName(object.BranchRef(rev)) {
+		if _, ok, _ := r.Refs.Get(object.BranchRef(rev)); ok {
+			branch = rev
+		}
+	}
+	tc, err := r.Store.ReadCommit(target)
+	if err != nil {
+		return nil, err
+	}
+	_, headTree, err := r.headTree()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.scanHashOnly(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	dirty, err := object.DiffTrees(overlay{snap, r.Store}, headTree, snap.Root)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTrees(r.Store, headTree, tc.Tree)
+	if err != nil {
+		return nil, err
+	}
+	if blocked := overlapping(changes, dirty); len(blocked) > 0 {
+		return nil, blockedError("checkout of "+rev, blocked)
+	}
+	meter.SetTotal(countFiles(changes))
+	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Meter: meter, Index: snap.Index}); err != nil {
+		return nil, err
+	}
+	if err := r.Refs.SetHead(ctx, branch, target, "checkout: moving to "+rev); err != nil {
+		return nil, err
+	}
+	snap.Index.Save(r.indexPath())
+	res := &CheckoutResult{ID: target, Branch: branch}
+	for _, c := range changes {
+		if c.New == nil && c.Old.Kind != object.KindDir {
+			res.Removed++
+		} else if c.New != nil && c.New.Kind != object.KindDir {
+			res.Written++
+		}
+	}
+	return res, nil
+}
+
+// overlapping returns the dirty paths that a change touches: the same path,
+// one inside a changed path, or a changed path inside a dirty one.
+func overlapping(changes, dirty []object.Change) []string {
+	var dp []string
+	for _, d := range dirty {
+		if d.Old != nil && d.New != nil && d.Old.Kind == object.KindDir && d.New.Kind == object.KindDir {
+			continue
+		}
+		dp = append(dp, d.Path)
+	}
+	sort.Strings(dp)
+	hit := map[string]bool{}
+	for _, c := range changes {
+		i := sort.SearchStrings(dp, c.Path)
+		for ; i < len(dp) && (dp[i] == c.Path || strings.HasPrefix(dp[i], c.Path+"/")); i++ {
+			hit[dp[i]] = true
+		}
+		for p := c.Path; ; {
+			j := strings.LastIndexByte(p, '/')
+			if j < 0 {
+				break
+			}
+			p = p[:j]
+			if k := sort.SearchStrings(dp, p); k < len(dp) && dp[k] == p {
+				hit[p] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(hit))
+	for p := range hit {
+		out = append(out, p)
+	}
+	return out
+}

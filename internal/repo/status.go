@@ -1,0 +1,120 @@
+package repo
+
+import (
+	"context"
+	"time"
+
+	"github.com/mesh-sync/mesh/internal/progress"
+	"github.com/mesh-sync/mesh/internal/worktree"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// FileStatus is how one path differs from HEAD.
+type FileStatus struct {
+	Path string `json:"path"`
+	// Status is "added", "modified", "deleted" or "type" (kind changed,
+	// e.g. file to directory or executable bit).
+	Status string       `json:"status"`
+	Old    *object.Entry `json:"old,omitempty"`
+	New    *object.Entry `json:"new,omitempty"`
+}
+
+// Status is the working tree compared with HEAD.
+type Status struct {
+	Branch  string       `json:"branch,omitempty"`
+	Head    object.ID    `json:"head"`
+	Changes []FileStatus `json:"changes"`
+}
+
+// Clean reports whether nothing differs from HEAD.
+func (s *Status) Clean() bool { return len(s.Changes) == 0 }
+
+// overlay reads trees from a scanned snapshot first, then from the store.
+type overlay struct {
+	snap  *worktree.Snapshot
+	store *object.Store
+}
+
+func (o overlay) ReadTree(id object.ID) (*object.Tree, error) {
+	if t, ok := o.snap.Trees[id]; ok {
+		return t, nil
+	}
+	return o.store.ReadTree(id)
+}
+
+// scanHashOnly scans the working tree without storing anything, using and
+// refreshing the stat cache.
+func (r *Repo) scanHashOnly(ctx context.Context, meter *progress.Meter) (*worktree.Snapshot, error) {
+	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
+		Sink: object.HashSink{}, Chunker: r.chunker, Index: worktree.LoadIndex(r.indexPath()), Meter: meter, Now: r.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if snap.HashedFiles > 0 {
+		// Remember what was just hashed, if no writer is busy; the stat
+		// cache only maps stat to content, so it is right whatever HEAD is.
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		if l, err := r.Lock(lctx); err == nil {
+			snap.Index.Save(r.indexPath())
+			l.Release()
+		}
+		cancel()
+	}
+	return snap, nil
+}
+
+// Status compares the working tree with HEAD.
+func (r *Repo) Status(ctx context.Context) (*Status, error) {
+	h, tree, err := r.headTree()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.scanHashOnly(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTrees(overlay{snap, r.Store}, tree, snap.Root)
+	if err != nil {
+		return nil, err
+	}
+	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes)}, nil
+}
+
+// fileStatuses turns tree changes into per-path statuses; directories are
+// left out, their contents speak for them, except empty ones.
+func fileStatuses(changes []object.Change) []FileStatus {
+	out := make([]FileStatus, 0, len(changes))
+	for _, c := range changes {
+		fs := FileStatus{Path: c.Path, Old: c.Old, New: c.New}
+		switch {
+		case c.Old == nil:
+			fs.Status = "added"
+		case c.New == nil:
+			fs.Status = "deleted"
+		case c.Old.Kind != c.New.Kind:
+			fs.Status = "type"
+		default:
+			fs.Status = "modified"
+		}
+		isDir := func(e *object.Entry) bool { return e != nil && e.Kind == object.KindDir }
+		if (isDir(c.Old) || c.Old == nil) && (isDir(c.New) || c.New == nil) {
+			// A directory added or removed: its files are listed; show the
+			// directory itself only when it is empty.
+			e := c.New
+			if e == nil {
+				e = c.Old
+			}
+			if e.ID != emptyTreeID {
+				continue
+			}
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+var emptyTreeID = func() object.ID {
+	b, _ := (&object.Tree{}).Encode()
+	return object.Hash(object.TypeTree, b)
+}()

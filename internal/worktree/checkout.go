@@ -1,0 +1,195 @@
+package worktree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/mesh-sync/mesh/internal/progress"
+	"github.com/mesh-sync/mesh/object"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrWouldOverwrite is the kind of error for a write that would destroy
+// something not in the tree being replaced: an untracked file, or a
+// directory that still holds untracked files.
+var ErrWouldOverwrite = errors.New("would overwrite a file that is not committed")
+
+// ApplyOptions configure Apply.
+type ApplyOptions struct {
+	Store   *object.Store
+	Meter   *progress.Meter
+	Workers int
+	// Index, when set, receives the stat of every file written, so the next
+	// scan does not read them back.
+	Index *Index
+}
+
+// Apply changes the folder at root as the changes say. The caller
+// guarantees that what is on disk at each changed path is the change's Old
+// side (it checked the folder is clean there); an added path that already
+// exists on disk is refused before anything is touched.
+func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOptions) error {
+	for _, c := range changes {
+		if err := CheckPath(c.Path); err != nil {
+			return err
+		}
+	}
+	for _, c := range changes {
+		if c.Old != nil || c.New == nil {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(c.Path)))
+		if err == nil && !(fi.IsDir() && c.New.Kind == object.KindDir) {
+			return fmt.Errorf("%s exists and is not committed: %w; move it away or commit it first", c.Path, ErrWouldOverwrite)
+		}
+	}
+
+	// Removals, deepest first, so directories are empty when their turn comes.
+	var removals []object.Change
+	for _, c := range changes {
+		if c.Old != nil && (c.New == nil || (c.Old.Kind == object.KindDir) != (c.New.Kind == object.KindDir)) {
+			removals = append(removals, c)
+		}
+	}
+	sort.SliceStable(removals, func(i, j int) bool {
+		return strings.Count(removals[i].Path, "/") > strings.Count(removals[j].Path, "/")
+	})
+	for _, c := range removals {
+		p, err := safeJoin(root, c.Path)
+		if err != nil {
+			return err
+		}
+		err = os.Remove(p)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
+		case c.Old.Kind == object.KindDir && errors.Is(err, syscall.ENOTEMPTY):
+			if c.New != nil {
+				return fmt.Errorf("directory %s holds files that are not committed: %w; move them away or commit them first", c.Path, ErrWouldOverwrite)
+			}
+			// The tree no longer has it, but untracked files keep it alive.
+		default:
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		if c.Old.Kind != object.KindDir {
+			if o.Index != nil {
+				delete(o.Index.Entries, c.Path)
+			}
+		}
+	}
+
+	// Directories, parents first (changes are in path order).
+	var files []object.Change
+	for _, c := range changes {
+		if c.New == nil {
+			continue
+		}
+		if c.New.Kind != object.KindDir {
+			files = append(files, c)
+			continue
+		}
+		p, err := safeJoin(root, c.Path)
+		if err != nil {
+			return err
+		}
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create directory %s: %w", p, err)
+		}
+	}
+
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	entries := make([]IndexEntry, len(files))
+	for i, c := range files {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			e, err := writeEntry(gctx, root, c, o)
+			entries[i] = e
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if o.Index != nil {
+		for i, c := range files {
+			if c.New.Kind == object.KindSymlink {
+				delete(o.Index.Entries, c.Path)
+			} else {
+				o.Index.Entries[c.Path] = entries[i]
+			}
+		}
+	}
+	return nil
+}
+
+func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOptions) (IndexEntry, error) {
+	p, err := safeJoin(root, c.Path)
+	if err != nil {
+		return IndexEntry{}, err
+	}
+	e := *c.New
+	switch e.Kind {
+	case object.KindSymlink:
+		target, err := o.Store.ReadChunk(e.ID)
+		if err != nil {
+			return IndexEntry{}, fmt.Errorf("symlink %s: %w", c.Path, err)
+		}
+		tmp := filepath.Join(filepath.Dir(p), object.TempPrefix+filepath.Base(p)+"-link")
+		os.Remove(tmp)
+		if err := os.Symlink(string(target), tmp); err != nil {
+			return IndexEntry{}, fmt.Errorf("create symlink %s: %w", p, err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			os.Remove(tmp)
+			return IndexEntry{}, fmt.Errorf("create symlink %s: %w", p, err)
+		}
+		o.Meter.Add(1, 0)
+		return IndexEntry{}, nil
+	}
+	perm := fs.FileMode(0o644)
+	if e.Kind == object.KindExec {
+		perm = 0o755
+	}
+	if c.Old != nil && c.Old.ID == e.ID && c.Old.Kind != object.KindDir && c.Old.Kind != object.KindSymlink {
+		// Only the executable bit changed.
+		if err := os.Chmod(p, perm); err != nil {
+			return IndexEntry{}, fmt.Errorf("chmod %s: %w", p, err)
+		}
+	} else {
+		a, err := object.CreateAtomic(p, perm, false)
+		if err != nil {
+			return IndexEntry{}, fmt.Errorf("write %s: %w", p, err)
+		}
+		defer a.Abort()
+		if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
+			return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
+		}
+		if err := a.Commit(); err != nil {
+			return IndexEntry{}, err
+		}
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return IndexEntry{}, err
+	}
+	st := statOf(fi)
+	o.Meter.Add(1, e.Size)
+	return IndexEntry{Kind: e.Kind, Size: st.size, Mtime: st.mtime, Ctime: st.ctime, Inode: st.inode, ID: e.ID}, nil
+}

@@ -1,0 +1,260 @@
+package worktree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/internal/progress"
+	"github.com/mesh-sync/mesh/object"
+	"golang.org/x/sync/errgroup"
+)
+
+// ScanOptions configure Scan.
+type ScanOptions struct {
+	// Sink receives every chunk, file and tree: a store batch for a commit,
+	// object.HashSink for status.
+	Sink    object.Sink
+	Chunker *object.Chunker
+	// Index is the previous stat cache; nil reads every file.
+	Index *Index
+	Meter *progress.Meter
+	// Workers is how many files are read at once (default 2×GOMAXPROCS).
+	Workers int
+	// Now returns the time the scan starts; the default is time.Now.
+	Now func() time.Time
+}
+
+// Snapshot is a scanned folder: its root tree, every tree it consists of
+// (so it can be diffed without the trees being stored), and the stat cache
+// that describes it.
+type Snapshot struct {
+	Root        object.ID
+	Trees       map[object.ID]*object.Tree
+	Index       *Index
+	HashedFiles int
+	HashedBytes int64
+}
+
+// ReadTree reads a tree of the snapshot.
+func (s *Snapshot) ReadTree(id object.ID) (*object.Tree, error) {
+	if t, ok := s.Trees[id]; ok {
+		return t, nil
+	}
+	return nil, fmt.Errorf("tree %s: %w", id.Short(), object.ErrNotFound)
+}
+
+type dirNode struct {
+	path    string
+	entries []*entryNode
+}
+
+type entryNode struct {
+	e    object.Entry
+	path string
+	sub    *dirNode
+	st     statInfo
+	target string // a symlink's target
+}
+
+// Scan walks root and turns it into trees.
+func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	snap := &Snapshot{
+		Trees: map[object.ID]*object.Tree{},
+		Index: &Index{Scanned: now().UnixNano(), Entries: map[string]IndexEntry{}},
+	}
+	var jobs []*entryNode
+	top, err := walk(root, nil, nil, o.Index, &jobs)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, j := range jobs {
+		total += j.st.size
+	}
+	o.Meter.SetTotal(int64(len(jobs)), total)
+	if err := hashFiles(ctx, root, jobs, o); err != nil {
+		return nil, err
+	}
+	snap.HashedFiles = len(jobs)
+	snap.HashedBytes = total
+	id, err := buildTrees(top, o.Sink, snap)
+	if err != nil {
+		return nil, err
+	}
+	snap.Root = id
+	return snap, nil
+}
+
+func walk(root string, dir []string, parent *ignore.Rules, ix *Index, jobs *[]*entryNode) (*dirNode, error) {
+	rules, err := parent.Enter(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	rel := filepath.ToSlash(filepath.Join(dir...))
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read directory %s: %w", abs, err)
+	}
+	d := &dirNode{path: rel}
+	for _, de := range ents {
+		name := de.Name()
+		p := append(dir[:len(dir):len(dir)], name)
+		if !object.ValidName(name) || rules.Ignored(p, de.IsDir()) {
+			continue
+		}
+		path := name
+		if rel != "" {
+			path = rel + "/" + name
+		}
+		n := &entryNode{path: path, e: object.Entry{Name: name}}
+		switch t := de.Type(); {
+		case t.IsDir():
+			n.e.Kind = object.KindDir
+			n.sub, err = walk(root, p, rules, ix, jobs)
+			if err != nil {
+				return nil, err
+			}
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(filepath.Join(abs, name))
+			if err != nil {
+				return nil, fmt.Errorf("read symlink %s: %w", filepath.Join(abs, name), err)
+			}
+			n.e.Kind = object.KindSymlink
+			n.e.Size = int64(len(target))
+			n.e.ID = object.Hash(object.TypeChunk, []byte(target))
+			n.target = target
+		case t.IsRegular():
+			fi, err := de.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted while we looked
+			}
+			if err != nil {
+				return nil, fmt.Errorf("stat %s: %w", filepath.Join(abs, name), err)
+			}
+			n.st = statOf(fi)
+			n.e.Kind = object.KindFile
+			if n.st.mode&0o100 != 0 {
+				n.e.Kind = object.KindExec
+			}
+			n.e.Size = n.st.size
+			if id, ok := ix.Lookup(path, n.e.Kind, n.st); ok {
+				n.e.ID = id
+			} else {
+				*jobs = append(*jobs, n)
+			}
+		default:
+			continue // sockets, fifos, devices: not content
+		}
+		d.entries = append(d.entries, n)
+	}
+	return d, nil
+}
+
+// bigFileSlots bounds how many multi-chunk files are cut at once: each
+// holds a scan buffer and chunks in flight, so this bounds memory.
+const bigFileSlots = 2
+
+func hashFiles(ctx context.Context, root string, jobs []*entryNode, o ScanOptions) error {
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	big := make(chan struct{}, bigFileSlots)
+	for _, j := range jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if j.st.size > int64(64<<10) {
+				select {
+				case big <- struct{}{}:
+					defer func() { <-big }()
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return hashFile(gctx, root, j, o)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) error {
+	abs := filepath.Join(root, filepath.FromSlash(j.path))
+	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", abs, err)
+	}
+	defer f.Close()
+	// The stat cache records the file as opened: if it changes while being
+	// read, its mtime will differ next time and it is read again.
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", abs, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("read %s: no longer a regular file", abs)
+	}
+	j.st = statOf(fi)
+	id, n, err := o.Chunker.WriteFile(ctx, o.Sink, f, j.st.size)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", abs, err)
+	}
+	j.e.ID = id
+	j.e.Size = n
+	if n != j.st.size {
+		j.st.mtime = 0 // grew or shrank while read: never trust this entry
+	}
+	o.Meter.Add(1, n)
+	return nil
+}
+
+
+func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot) (object.ID, error) {
+	t := &object.Tree{Entries: make([]object.Entry, 0, len(d.entries))}
+	for _, n := range d.entries {
+		switch n.e.Kind {
+		case object.KindDir:
+			id, err := buildTrees(n.sub, sink, snap)
+			if err != nil {
+				return object.ZeroID, err
+			}
+			n.e.ID = id
+		case object.KindSymlink:
+			if _, err := sink.Put(object.TypeChunk, []byte(n.target)); err != nil {
+				return object.ZeroID, err
+			}
+		default:
+			snap.Index.Entries[n.path] = IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID}
+		}
+		t.Entries = append(t.Entries, n.e)
+	}
+	body, err := t.Encode()
+	if err != nil {
+		return object.ZeroID, fmt.Errorf("directory %q: %w", d.path, err)
+	}
+	id, err := sink.Put(object.TypeTree, body)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	snap.Trees[id] = t
+	return id, nil
+}

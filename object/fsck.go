@@ -1,0 +1,249 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Problem is one thing fsck found wrong.
+type Problem struct {
+	Object ID     `json:"object"`
+	What   string `json:"what"`
+}
+
+// FsckReport is what Fsck checked and found.
+type FsckReport struct {
+	Packs       int       `json:"packs"`
+	Objects     int       `json:"objects"`
+	Reachable   int       `json:"reachable"`
+	ChunksRead  int       `json:"chunksRead"`
+	Problems    []Problem `json:"problems"`
+	Unreachable int       `json:"unreachable"`
+	Stray       []string  `json:"stray"` // temporary files and packs without index left by interrupted writers
+}
+
+// Fsck checks the store against the refs: every index parses, every
+// commit, tree and file object reads back with its hash and decodes
+// canonically, everything reachable from a ref, HEAD or a reflog entry
+// exists with the right type and size, and with readData every chunk is
+// read and re-hashed too.
+func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport, error) {
+	if err := s.refresh(); err != nil {
+		return nil, err
+	}
+	rep := &FsckReport{}
+	s.mu.RLock()
+	rep.Packs = len(s.packs)
+	locs := make(map[ID]location, len(s.index))
+	for id, l := range s.index {
+		locs[id] = l
+	}
+	s.mu.RUnlock()
+	rep.Objects = len(locs)
+	rep.Stray = strays(s.dir)
+
+	var mu sync.Mutex
+	problem := func(id ID, format string, args ...any) {
+		mu.Lock()
+		rep.Problems = append(rep.Problems, Problem{Object: id, What: fmt.Sprintf(format, args...)})
+		mu.Unlock()
+	}
+
+	// Every object: metadata always, chunks with readData. Children are
+	// checked for existence, type and size from here too, so each body is
+	// read once.
+	ids := make([]ID, 0, len(locs))
+	for id, l := range locs {
+		if l.typ != TypeChunk || readData {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { // pack order reads sequentially
+		a, b := locs[ids[i]], locs[ids[j]]
+		if a.pack.name != b.pack.name {
+			return a.pack.name < b.pack.name
+		}
+		return a.off < b.off
+	})
+	work := make(chan ID, 64)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				checkObject(s, id, locs, problem)
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- id
+		if locs[id].typ == TypeChunk {
+			rep.ChunksRead++
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	roots, err := rootsOf(refs)
+	if err != nil {
+		return nil, err
+	}
+	for name, id := range roots {
+		if _, ok := locs[id]; !ok {
+			problem(id, "%s points at a missing commit", name)
+		} else if locs[id].typ != TypeCommit {
+			problem(id, "%s points at a %s, not a commit", name, locs[id].typ)
+		}
+	}
+	seen := map[ID]struct{}{}
+	stack := make([]ID, 0, len(roots))
+	for _, id := range roots {
+		stack = append(stack, id)
+	}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = struct{}{}
+		l, ok := locs[id]
+		if !ok || l.typ == TypeChunk {
+			continue
+		}
+		_, body, err := s.read(id, l)
+		if err != nil {
+			continue // already reported by checkObject
+		}
+		kids, _ := Children(l.typ, body)
+		stack = append(stack, kids...)
+	}
+	rep.Reachable = len(seen)
+	for id := range locs {
+		if _, ok := seen[id]; !ok {
+			rep.Unreachable++
+		}
+	}
+	sort.Slice(rep.Problems, func(i, j int) bool { return rep.Problems[i].Object.String() < rep.Problems[j].Object.String() })
+	return rep, nil
+}
+
+// checkObject reads one object and, for metadata, checks what it refers to.
+func checkObject(s *Store, id ID, locs map[ID]location, problem func(ID, string, ...any)) {
+	l := locs[id]
+	_, body, err := s.read(id, l)
+	if err != nil {
+		problem(id, "%v", err)
+		return
+	}
+	want := func(kid ID, t Type, size int64, what string) {
+		kl, ok := locs[kid]
+		switch {
+		case !ok:
+			problem(id, "%s %s is missing", what, kid.Short())
+		case kl.typ != t:
+			problem(id, "%s %s is a %s, not a %s", what, kid.Short(), kl.typ, t)
+		case size >= 0 && int64(kl.raw) != size:
+			problem(id, "%s %s has %d bytes, expected %d", what, kid.Short(), kl.raw, size)
+		}
+	}
+	switch l.typ {
+	case TypeCommit:
+		c, err := DecodeCommit(body)
+		if err != nil {
+			problem(id, "%v", err)
+			return
+		}
+		want(c.Tree, TypeTree, -1, "tree")
+		for _, p := range c.Parents {
+			want(p, TypeCommit, -1, "parent")
+		}
+	case TypeTree:
+		t, err := DecodeTree(body)
+		if err != nil {
+			problem(id, "%v", err)
+			return
+		}
+		for _, e := range t.Entries {
+			switch e.Kind {
+			case KindDir:
+				want(e.ID, TypeTree, -1, "directory "+e.Name)
+			case KindSymlink:
+				want(e.ID, TypeChunk, e.Size, "symlink "+e.Name)
+			default:
+				kl, ok := locs[e.ID]
+				want(e.ID, TypeFile, -1, "file "+e.Name)
+				if ok && kl.typ == TypeFile {
+					if f, err := s.ReadFile(e.ID); err == nil && f.Size() != e.Size {
+						problem(id, "file %s has %d bytes, tree says %d", e.Name, f.Size(), e.Size)
+					}
+				}
+			}
+		}
+	case TypeFile:
+		f, err := DecodeFile(body)
+		if err != nil {
+			problem(id, "%v", err)
+			return
+		}
+		for _, c := range f.Chunks {
+			want(c.ID, TypeChunk, c.Size, "chunk")
+		}
+	}
+}
+
+// rootsOf names every commit that must stay: refs, HEAD and reflog entries.
+func rootsOf(refs *Refs) (map[string]ID, error) {
+	roots := map[string]ID{}
+	all, err := refs.List()
+	if err != nil {
+		return nil, err
+	}
+	for n, id := range all {
+		roots["ref "+n] = id
+	}
+	if h, err := refs.Head(); err == nil && !h.ID.IsZero() {
+		roots["HEAD"] = h.ID
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	logged, err := refs.AllLogged()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range logged {
+		roots["reflog entry "+id.Short()] = id
+	}
+	return roots, nil
+}
+
+// strays lists temporary files and index-less packs in the store directory.
+func strays(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, TempPrefix) {
+			out = append(out, n)
+		} else if strings.HasSuffix(n, ".pack") {
+			if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(n, ".pack")+".idx")); err != nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}

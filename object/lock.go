@@ -1,0 +1,80 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrLocked is returned when another process holds a lock mesh needs and did
+// not release it in time.
+var ErrLocked = errors.New("locked by another mesh process")
+
+// Lock is an exclusive advisory lock on a file (flock). The kernel releases it
+// when the holder dies, so a killed mesh never leaves a stale lock behind.
+type Lock struct {
+	f    *os.File
+	path string
+}
+
+// AcquireLock takes the lock at path, waiting until ctx is done. The holder's
+// pid is written into the file so that a waiting process can say who holds it.
+func AcquireLock(ctx context.Context, path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	delay := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			holder := readPid(f)
+			f.Close()
+			return nil, fmt.Errorf("%s is %w%s; wait for it to finish and try again", path, ErrLocked, holder)
+		case <-time.After(delay):
+		}
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &Lock{f: f, path: path}, nil
+}
+
+func readPid(f *os.File) string {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	pid := strings.TrimSpace(string(b[:n]))
+	if pid == "" {
+		return ""
+	}
+	return " (pid " + pid + ")"
+}
+
+// Release drops the lock.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

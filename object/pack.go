@@ -1,0 +1,228 @@
+package object
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/zeebo/blake3"
+)
+
+// Pack files hold objects back to back; an index file beside each names what
+// is where. Layout (all integers big-endian unless said):
+//
+//	pack:  "MESHPACK" uint32(version=1)
+//	       then per object: type(1) comp(1) uvarint(raw length)
+//	       uvarint(stored length) ID(32) stored bytes
+//	index: "MESHIDX1" uint32(count)
+//	       count × { ID(32) offset(8) stored(4) raw(4) type(1) comp(1) }, sorted by ID
+//	       BLAKE3-256 of all the above (32)
+//
+// A pack is named by the BLAKE3 of its bytes. The per-object header inside
+// the pack is redundant with the index so that a lost index can be rebuilt.
+const (
+	packMagic    = "MESHPACK"
+	indexMagic   = "MESHIDX1"
+	packVersion  = 1
+	idxEntrySize = IDSize + 8 + 4 + 4 + 1 + 1
+
+	compNone = 0
+	compZstd = 1
+
+	// packTarget is the size at which a writer starts a new pack.
+	packTarget = 64 << 20
+)
+
+// location is where an object lives.
+type location struct {
+	pack   *packFile
+	off    int64
+	stored uint32
+	raw    uint32
+	typ    Type
+	comp   uint8
+}
+
+type idxEntry struct {
+	id     ID
+	off    int64
+	stored uint32
+	raw    uint32
+	typ    Type
+	comp   uint8
+}
+
+// packFile is a finished pack; it is opened for reading on first use.
+type packFile struct {
+	name string // hex hash, without extension
+	path string
+	once sync.Once
+	f    *os.File
+	err  error
+}
+
+func (p *packFile) readAt(b []byte, off int64) error {
+	p.once.Do(func() { p.f, p.err = os.Open(p.path) })
+	if p.err != nil {
+		return p.err
+	}
+	_, err := p.f.ReadAt(b, off)
+	return err
+}
+
+func (p *packFile) close() {
+	if p.f != nil {
+		p.f.Close()
+	}
+}
+
+// packWriter appends objects to a temporary pack file.
+type packWriter struct {
+	dir     string
+	f       *os.File
+	w       *bufio.Writer
+	h       *blake3.Hasher
+	off     int64
+	entries []idxEntry
+}
+
+func newPackWriter(dir string) (*packWriter, error) {
+	f, err := os.CreateTemp(dir, TempPrefix+"pack-*")
+	if err != nil {
+		return nil, fmt.Errorf("create pack in %s: %w", dir, err)
+	}
+	pw := &packWriter{dir: dir, f: f, h: blake3.New()}
+	pw.w = bufio.NewWriterSize(io.MultiWriter(f, pw.h), 1<<20)
+	var hdr [12]byte
+	copy(hdr[:], packMagic)
+	binary.BigEndian.PutUint32(hdr[8:], packVersion)
+	if err := pw.write(hdr[:]); err != nil {
+		pw.abort()
+		return nil, err
+	}
+	return pw, nil
+}
+
+func (pw *packWriter) write(b []byte) error {
+	n, err := pw.w.Write(b)
+	pw.off += int64(n)
+	if err != nil {
+		return fmt.Errorf("write pack %s: %w", pw.f.Name(), err)
+	}
+	return nil
+}
+
+func (pw *packWriter) add(id ID, t Type, comp uint8, raw int, stored []byte) error {
+	var hdr [2 + 2*binary.MaxVarintLen64 + IDSize]byte
+	hdr[0], hdr[1] = byte(t), comp
+	n := 2
+	n += binary.PutUvarint(hdr[n:], uint64(raw))
+	n += binary.PutUvarint(hdr[n:], uint64(len(stored)))
+	n += copy(hdr[n:], id[:])
+	if err := pw.write(hdr[:n]); err != nil {
+		return err
+	}
+	off := pw.off
+	if err := pw.write(stored); err != nil {
+		return err
+	}
+	pw.entries = append(pw.entries, idxEntry{id: id, off: off, stored: uint32(len(stored)), raw: uint32(raw), typ: t, comp: comp})
+	return nil
+}
+
+// finish makes the pack durable under its final name and writes its index.
+// The index is written last: a pack without one is invisible and gc removes it.
+func (pw *packWriter) finish() (*packFile, []idxEntry, error) {
+	tmp := pw.f.Name()
+	fail := func(err error) (*packFile, []idxEntry, error) {
+		pw.f.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	if err := pw.w.Flush(); err != nil {
+		return fail(fmt.Errorf("write pack %s: %w", tmp, err))
+	}
+	if err := pw.f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync pack %s: %w", tmp, err))
+	}
+	if err := pw.f.Close(); err != nil {
+		return fail(fmt.Errorf("close pack %s: %w", tmp, err))
+	}
+	var sum [32]byte
+	pw.h.Sum(sum[:0])
+	name := fmt.Sprintf("%x", sum)
+	final := filepath.Join(pw.dir, name+".pack")
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("rename pack %s: %w", tmp, err)
+	}
+	if err := SyncDir(pw.dir); err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(pw.entries, func(i, j int) bool { return bytes.Compare(pw.entries[i].id[:], pw.entries[j].id[:]) < 0 })
+	if err := WriteFileAtomic(filepath.Join(pw.dir, name+".idx"), encodeIndex(pw.entries), 0o444, true); err != nil {
+		return nil, nil, err
+	}
+	return &packFile{name: name, path: final}, pw.entries, nil
+}
+
+func (pw *packWriter) abort() {
+	pw.f.Close()
+	os.Remove(pw.f.Name())
+}
+
+func encodeIndex(entries []idxEntry) []byte {
+	b := make([]byte, 0, 12+len(entries)*idxEntrySize+32)
+	b = append(b, indexMagic...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(entries)))
+	for _, e := range entries {
+		b = append(b, e.id[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(e.off))
+		b = binary.BigEndian.AppendUint32(b, e.stored)
+		b = binary.BigEndian.AppendUint32(b, e.raw)
+		b = append(b, byte(e.typ), e.comp)
+	}
+	sum := blake3.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// decodeIndex parses an index file, checking its checksum, order and bounds
+// against the pack's size.
+func decodeIndex(b []byte, packSize int64) ([]idxEntry, error) {
+	if len(b) < 12+32 || string(b[:8]) != indexMagic {
+		return nil, fmt.Errorf("not a mesh pack index: %w", ErrCorrupt)
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := blake3.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("index checksum mismatch: %w", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint32(body[8:12]))
+	if len(body) != 12+n*idxEntrySize {
+		return nil, fmt.Errorf("index length does not match its %d entries: %w", n, ErrCorrupt)
+	}
+	entries := make([]idxEntry, n)
+	p := body[12:]
+	for i := range entries {
+		e := &entries[i]
+		copy(e.id[:], p)
+		e.off = int64(binary.BigEndian.Uint64(p[32:]))
+		e.stored = binary.BigEndian.Uint32(p[40:])
+		e.raw = binary.BigEndian.Uint32(p[44:])
+		e.typ = Type(p[48])
+		e.comp = p[49]
+		p = p[idxEntrySize:]
+		if !e.typ.Valid() || e.comp > compZstd || e.off < 12 || e.off+int64(e.stored) > packSize || e.raw > maxChunkLen {
+			return nil, fmt.Errorf("index entry %s out of bounds: %w", e.id.Short(), ErrCorrupt)
+		}
+		if i > 0 && bytes.Compare(entries[i-1].id[:], e.id[:]) >= 0 {
+			return nil, fmt.Errorf("index entries not sorted at %s: %w", e.id.Short(), ErrCorrupt)
+		}
+	}
+	return entries, nil
+}

@@ -1,0 +1,433 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Error kinds callers branch on with errors.Is.
+var (
+	ErrNotFound = errors.New("object not found")
+	ErrCorrupt  = errors.New("object corrupt")
+)
+
+// Store is a content-addressed object store: finished packs and their
+// indexes under one directory. It is safe for concurrent use, and several
+// processes may read and append to one store at once.
+type Store struct {
+	dir string
+
+	mu    sync.RWMutex
+	index map[ID]location
+	packs map[string]*packFile
+
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+// OpenStore opens (creating if needed) the store in dir.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(maxChunkLen), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, index: map[ID]location{}, packs: map[string]*packFile{}, enc: enc, dec: dec}
+	if err := s.refresh(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir returns the directory the packs live in.
+func (s *Store) Dir() string { return s.dir }
+
+// Close releases open pack files.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.packs {
+		p.close()
+	}
+	s.packs = map[string]*packFile{}
+	s.enc.Close()
+	s.dec.Close()
+	return nil
+}
+
+// refresh loads the indexes of packs not yet known, written by this or
+// another process since the store was opened.
+func (s *Store) refresh() error {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*.idx"))
+	if err != nil {
+		return err
+	}
+	for _, idxPath := range names {
+		name := strings.TrimSuffix(filepath.Base(idxPath), ".idx")
+		s.mu.RLock()
+		_, known := s.packs[name]
+		s.mu.RUnlock()
+		if known {
+			continue
+		}
+		packPath := filepath.Join(s.dir, name+".pack")
+		st, err := os.Stat(packPath)
+		if err != nil {
+			return fmt.Errorf("pack %s has an index but no pack file: %w; run mesh fsck", name, ErrCorrupt)
+		}
+		b, err := os.ReadFile(idxPath)
+		if err != nil {
+			return fmt.Errorf("read index of pack %s: %w", name, err)
+		}
+		entries, err := decodeIndex(b, st.Size())
+		if err != nil {
+			return fmt.Errorf("index of pack %s: %w", name, err)
+		}
+		s.addPack(&packFile{name: name, path: packPath}, entries)
+	}
+	return nil
+}
+
+func (s *Store) addPack(p *packFile, entries []idxEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.packs[p.name]; ok {
+		return
+	}
+	s.packs[p.name] = p
+	for _, e := range entries {
+		if _, ok := s.index[e.id]; ok {
+			continue
+		}
+		s.index[e.id] = location{pack: p, off: e.off, stored: e.stored, raw: e.raw, typ: e.typ, comp: e.comp}
+	}
+}
+
+func (s *Store) lookup(id ID) (location, bool) {
+	s.mu.RLock()
+	loc, ok := s.index[id]
+	s.mu.RUnlock()
+	if ok {
+		return loc, true
+	}
+	if s.refresh() != nil {
+		return location{}, false
+	}
+	s.mu.RLock()
+	loc, ok = s.index[id]
+	s.mu.RUnlock()
+	return loc, ok
+}
+
+// Has reports whether the store holds id.
+func (s *Store) Has(id ID) bool {
+	s.mu.RLock()
+	_, ok := s.index[id]
+	s.mu.RUnlock()
+	return ok
+}
+
+// Stat returns the type and raw size of id without reading it.
+func (s *Store) Stat(id ID) (Type, int64, error) {
+	loc, ok := s.lookup(id)
+	if !ok {
+		return 0, 0, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
+	}
+	return loc.typ, int64(loc.raw), nil
+}
+
+// Get reads id, decompresses it and checks that its content hashes to id.
+func (s *Store) Get(id ID) (Type, []byte, error) {
+	loc, ok := s.lookup(id)
+	if !ok {
+		return 0, nil, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
+	}
+	return s.read(id, loc)
+}
+
+func (s *Store) read(id ID, loc location) (Type, []byte, error) {
+	corrupt := func(why string) error {
+		return fmt.Errorf("object %s in pack %s: %s: %w", id.Short(), loc.pack.name[:12], why, ErrCorrupt)
+	}
+	stored := make([]byte, loc.stored)
+	if err := loc.pack.readAt(stored, loc.off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, nil, corrupt("pack truncated")
+		}
+		return 0, nil, fmt.Errorf("read object %s from pack %s: %w", id.Short(), loc.pack.name[:12], err)
+	}
+	raw := stored
+	if loc.comp == compZstd {
+		var err error
+		raw, err = s.dec.DecodeAll(stored, make([]byte, 0, loc.raw))
+		if err != nil {
+			return 0, nil, corrupt("cannot decompress: " + err.Error())
+		}
+	}
+	if uint32(len(raw)) != loc.raw {
+		return 0, nil, corrupt(fmt.Sprintf("length %d, index says %d", len(raw), loc.raw))
+	}
+	if Hash(loc.typ, raw) != id {
+		return 0, nil, corrupt("content does not match its ID")
+	}
+	return loc.typ, raw, nil
+}
+
+func (s *Store) getTyped(id ID, want Type) ([]byte, error) {
+	t, b, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if t != want {
+		return nil, fmt.Errorf("object %s is a %s, not a %s: %w", id.Short(), t, want, ErrCorrupt)
+	}
+	return b, nil
+}
+
+// ReadFile reads a file object.
+func (s *Store) ReadFile(id ID) (*File, error) {
+	b, err := s.getTyped(id, TypeFile)
+	if err != nil {
+		return nil, err
+	}
+	f, err := DecodeFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, ErrCorrupt)
+	}
+	return f, nil
+}
+
+// ReadTree reads a tree object.
+func (s *Store) ReadTree(id ID) (*Tree, error) {
+	b, err := s.getTyped(id, TypeTree)
+	if err != nil {
+		return nil, err
+	}
+	t, err := DecodeTree(b)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, ErrCorrupt)
+	}
+	return t, nil
+}
+
+// ReadCommit reads a commit object.
+func (s *Store) ReadCommit(id ID) (*Commit, error) {
+	b, err := s.getTyped(id, TypeCommit)
+	if err != nil {
+		return nil, err
+	}
+	c, err := DecodeCommit(b)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, ErrCorrupt)
+	}
+	return c, nil
+}
+
+// ReadChunk reads a chunk's bytes.
+func (s *Store) ReadChunk(id ID) ([]byte, error) { return s.getTyped(id, TypeChunk) }
+
+// WriteFileTo streams the content of file object id to w, verifying every
+// chunk, and returns the number of bytes written.
+func (s *Store) WriteFileTo(ctx context.Context, w io.Writer, id ID) (int64, error) {
+	f, err := s.ReadFile(id)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, c := range f.Chunks {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		b, err := s.ReadChunk(c.ID)
+		if err != nil {
+			return n, fmt.Errorf("file %s: %w", id.Short(), err)
+		}
+		if int64(len(b)) != c.Size {
+			return n, fmt.Errorf("file %s: chunk %s has %d bytes, file says %d: %w", id.Short(), c.ID.Short(), len(b), c.Size, ErrCorrupt)
+		}
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Resolve returns the IDs whose hex form starts with prefix (lowercase hex).
+func (s *Store) Resolve(prefix string) []ID {
+	s.refresh()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []ID
+	for id := range s.index {
+		if strings.HasPrefix(id.String(), prefix) {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// IDs returns every object ID in the store with its type.
+func (s *Store) IDs() map[ID]Type {
+	s.refresh()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[ID]Type, len(s.index))
+	for id, loc := range s.index {
+		out[id] = loc.typ
+	}
+	return out
+}
+
+// compress returns the stored form of body: zstd when that saves more than
+// 1/32 of it, else body itself (already compressed or random data).
+func (s *Store) compress(body []byte) ([]byte, uint8) {
+	if len(body) < 64 {
+		return body, compNone
+	}
+	out := s.enc.EncodeAll(body, make([]byte, 0, len(body)))
+	if len(out) < len(body)-len(body)/32 {
+		return out, compZstd
+	}
+	return body, compNone
+}
+
+// Batch writes new objects into packs. Put is safe for concurrent use;
+// objects are visible to readers once their pack is finished, which happens
+// when a pack fills up and at Finish.
+type Batch struct {
+	s *Store
+
+	mu      sync.Mutex
+	pending map[ID]struct{}
+	force   bool // write even what the store has (gc rewriting a pack)
+
+	wmu     sync.Mutex // serialises pack appends
+	cur     *packWriter
+	err     error
+	objects int
+	bytes   int64
+}
+
+// NewBatch starts a batch of writes.
+func (s *Store) NewBatch() *Batch {
+	return &Batch{s: s, pending: map[ID]struct{}{}}
+}
+
+// Put stores an object unless the store or this batch already holds it.
+func (b *Batch) Put(t Type, body []byte) (ID, error) {
+	id := Hash(t, body)
+	b.mu.Lock()
+	if _, ok := b.pending[id]; ok || (!b.force && b.s.Has(id)) {
+		b.mu.Unlock()
+		return id, nil
+	}
+	b.pending[id] = struct{}{}
+	b.mu.Unlock()
+
+	stored, comp := b.s.compress(body)
+
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.err != nil {
+		return id, b.err
+	}
+	if b.cur == nil {
+		pw, err := newPackWriter(b.s.dir)
+		if err != nil {
+			b.err = err
+			return id, err
+		}
+		b.cur = pw
+	}
+	if err := b.cur.add(id, t, comp, len(body), stored); err != nil {
+		b.err = err
+		return id, err
+	}
+	b.objects++
+	b.bytes += int64(len(stored))
+	if b.cur.off >= packTarget {
+		if err := b.flushLocked(); err != nil {
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+func (b *Batch) flushLocked() error {
+	if b.cur == nil {
+		return b.err
+	}
+	pw := b.cur
+	b.cur = nil
+	if len(pw.entries) == 0 {
+		pw.abort()
+		return nil
+	}
+	p, entries, err := pw.finish()
+	if err != nil {
+		b.err = err
+		return err
+	}
+	b.s.addPack(p, entries)
+	return nil
+}
+
+// Finish makes every object put so far durable and visible. Only after it
+// returns may a ref point at them.
+func (b *Batch) Finish() error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.err != nil {
+		if b.cur != nil {
+			b.cur.abort()
+			b.cur = nil
+		}
+		return b.err
+	}
+	return b.flushLocked()
+}
+
+// Abort discards the unfinished pack; objects in packs already finished stay
+// (unreferenced, for gc to collect).
+func (b *Batch) Abort() {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.cur != nil {
+		b.cur.abort()
+		b.cur = nil
+	}
+}
+
+// Written returns how many objects and stored bytes the batch wrote.
+func (b *Batch) Written() (int, int64) {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.objects, b.bytes
+}
+
+// ErrPathNotFound is returned when a path is not in a tree.
+var ErrPathNotFound = errors.New("path not in tree")
+
+func errPathNotFound(p string) error { return fmt.Errorf("%q: %w", p, ErrPathNotFound) }
