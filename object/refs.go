@@ -45,7 +45,9 @@ func ValidRefName(name string) bool {
 	return true
 }
 
-func (r *Refs) path(name string) string { return filepath.Join(r.dir, "refs", filepath.FromSlash(name)) }
+func (r *Refs) path(name string) string {
+	return filepath.Join(r.dir, "refs", filepath.FromSlash(name))
+}
 func (r *Refs) logPath(name string) string {
 	return filepath.Join(r.dir, "logs", "refs", filepath.FromSlash(name))
 }

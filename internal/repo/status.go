@@ -14,7 +14,7 @@ type FileStatus struct {
 	Path string `json:"path"`
 	// Status is "added", "modified", "deleted" or "type" (kind changed,
 	// e.g. file to directory or executable bit).
-	Status string       `json:"status"`
+	Status string        `json:"status"`
 	Old    *object.Entry `json:"old,omitempty"`
 	New    *object.Entry `json:"new,omitempty"`
 }

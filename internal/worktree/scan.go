@@ -57,8 +57,8 @@ type dirNode struct {
 }
 
 type entryNode struct {
-	e    object.Entry
-	path string
+	e      object.Entry
+	path   string
 	sub    *dirNode
 	st     statInfo
 	target string // a symlink's target
@@ -226,7 +226,6 @@ func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) err
 	o.Meter.Add(1, n)
 	return nil
 }
-
 
 func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot) (object.ID, error) {
 	t := &object.Tree{Entries: make([]object.Entry, 0, len(d.entries))}
