@@ -40,12 +40,20 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 	}
 	rep := &FsckReport{}
 	s.mu.RLock()
-	rep.Packs = len(s.packs)
-	locs := make(map[ID]location, len(s.index))
-	for id, l := range s.index {
-		locs[id] = l
-	}
+	packs := append([]*packFile(nil), s.packs...)
 	s.mu.RUnlock()
+	rep.Packs = len(packs)
+	for _, p := range packs {
+		if err := p.check(); err != nil {
+			rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("pack %s: %v", p.name, err)})
+		}
+	}
+	locs := map[ID]location{}
+	s.each(func(id ID, l location) {
+		if _, ok := locs[id]; !ok {
+			locs[id] = l
+		}
+	})
 	rep.Objects = len(locs)
 	rep.Stray = strays(s.dir)
 

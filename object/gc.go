@@ -47,12 +47,8 @@ func GC(ctx context.Context, s *Store, refs *Refs, grace time.Duration, now time
 	}
 
 	cutoff := now.Add(-grace)
-	s.mu.RLock()
 	byPack := map[*packFile][]ID{}
-	for id, l := range s.index {
-		byPack[l.pack] = append(byPack[l.pack], id)
-	}
-	s.mu.RUnlock()
+	s.each(func(id ID, l location) { byPack[l.pack] = append(byPack[l.pack], id) })
 	var young []ID
 	old := map[*packFile]bool{}
 	for p, ids := range byPack {
@@ -81,8 +77,6 @@ func GC(ctx context.Context, s *Store, refs *Refs, grace time.Duration, now time
 	for p := range old {
 		var drop, stay []ID
 		for _, id := range byPack[p] {
-			// An object also present in another pack is indexed there, not
-			// here; the copy here is redundant either way.
 			if _, ok := keep[id]; ok {
 				stay = append(stay, id)
 			} else {
@@ -156,8 +150,8 @@ func (s *Store) reload() error {
 	for _, p := range s.packs {
 		p.close()
 	}
-	s.packs = map[string]*packFile{}
-	s.index = map[ID]location{}
+	s.packs = nil
+	s.known = map[string]bool{}
 	s.mu.Unlock()
 	return s.refresh()
 }

@@ -62,9 +62,15 @@ type idxEntry struct {
 type packFile struct {
 	name string // hex hash, without extension
 	path string
-	once sync.Once
-	f    *os.File
-	err  error
+	size int64
+	// idx is the index's entry table, searched in place: loading a store
+	// is then reading files, not building a map.
+	idx    []byte
+	n      int
+	mapped *Mapped // what idx points into, when read from disk
+	once    sync.Once
+	f       *os.File
+	err     error
 }
 
 func (p *packFile) readAt(b []byte, off int64) error {
@@ -76,10 +82,54 @@ func (p *packFile) readAt(b []byte, off int64) error {
 	return err
 }
 
+func (p *packFile) loc(e idxEntry) location {
+	return location{pack: p, off: e.off, stored: e.stored, raw: e.raw, typ: e.typ, comp: e.comp}
+}
+
+func (p *packFile) idAt(i int) []byte { return p.idx[i*idxEntrySize : i*idxEntrySize+IDSize] }
+
+func (p *packFile) entry(i int) idxEntry {
+	b := p.idx[i*idxEntrySize:]
+	var e idxEntry
+	copy(e.id[:], b)
+	e.off = int64(binary.BigEndian.Uint64(b[32:]))
+	e.stored = binary.BigEndian.Uint32(b[40:])
+	e.raw = binary.BigEndian.Uint32(b[44:])
+	e.typ = Type(b[48])
+	e.comp = b[49]
+	return e
+}
+
+func (p *packFile) find(id ID) (location, bool) {
+	i := sort.Search(p.n, func(i int) bool { return bytes.Compare(p.idAt(i), id[:]) >= 0 })
+	if i < p.n && bytes.Equal(p.idAt(i), id[:]) {
+		return p.loc(p.entry(i)), true
+	}
+	return location{}, false
+}
+
+// check validates every entry: order, known type and codec, and bounds
+// within the pack. Lookups rely on the order; reads re-check the rest.
+func (p *packFile) check() error {
+	for i := 0; i < p.n; i++ {
+		e := p.entry(i)
+		if !e.typ.Valid() || e.comp > compZstd || e.off < 12 || e.off+int64(e.stored) > p.size || e.raw > maxChunkLen {
+			return fmt.Errorf("index entry %s out of bounds: %w", e.id.Short(), ErrCorrupt)
+		}
+		if i > 0 && bytes.Compare(p.idAt(i-1), p.idAt(i)) >= 0 {
+			return fmt.Errorf("index entries not sorted at %s: %w", e.id.Short(), ErrCorrupt)
+		}
+	}
+	return nil
+}
+
 func (p *packFile) close() {
 	if p.f != nil {
 		p.f.Close()
 	}
+	p.idx = nil
+	p.n = 0
+	p.mapped.Close()
 }
 
 // packWriter appends objects to a temporary pack file.
@@ -138,12 +188,12 @@ func (pw *packWriter) add(id ID, t Type, comp uint8, raw int, stored []byte) err
 
 // finish makes the pack durable under its final name and writes its index.
 // The index is written last: a pack without one is invisible and gc removes it.
-func (pw *packWriter) finish() (*packFile, []idxEntry, error) {
+func (pw *packWriter) finish() (*packFile, error) {
 	tmp := pw.f.Name()
-	fail := func(err error) (*packFile, []idxEntry, error) {
+	fail := func(err error) (*packFile, error) {
 		pw.f.Close()
 		os.Remove(tmp)
-		return nil, nil, err
+		return nil, err
 	}
 	if err := pw.w.Flush(); err != nil {
 		return fail(fmt.Errorf("write pack %s: %w", tmp, err))
@@ -160,16 +210,17 @@ func (pw *packWriter) finish() (*packFile, []idxEntry, error) {
 	final := filepath.Join(pw.dir, name+".pack")
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
-		return nil, nil, fmt.Errorf("rename pack %s: %w", tmp, err)
+		return nil, fmt.Errorf("rename pack %s: %w", tmp, err)
 	}
 	if err := SyncDir(pw.dir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	sort.Slice(pw.entries, func(i, j int) bool { return bytes.Compare(pw.entries[i].id[:], pw.entries[j].id[:]) < 0 })
-	if err := WriteFileAtomic(filepath.Join(pw.dir, name+".idx"), encodeIndex(pw.entries), 0o444, true); err != nil {
-		return nil, nil, err
+	idx := encodeIndex(pw.entries)
+	if err := WriteFileAtomic(filepath.Join(pw.dir, name+".idx"), idx, 0o444, true); err != nil {
+		return nil, err
 	}
-	return &packFile{name: name, path: final}, pw.entries, nil
+	return &packFile{name: name, path: final, size: pw.off, idx: idx[12 : len(idx)-32], n: len(pw.entries)}, nil
 }
 
 func (pw *packWriter) abort() {
@@ -192,9 +243,9 @@ func encodeIndex(entries []idxEntry) []byte {
 	return append(b, sum[:]...)
 }
 
-// decodeIndex parses an index file, checking its checksum, order and bounds
-// against the pack's size.
-func decodeIndex(b []byte, packSize int64) ([]idxEntry, error) {
+// openIndex checks an index file's checksum and length and returns the
+// pack it describes; entries are validated by check (fsck) and on read.
+func openIndex(name, path string, b []byte, packSize int64) (*packFile, error) {
 	if len(b) < 12+32 || string(b[:8]) != indexMagic {
 		return nil, fmt.Errorf("not a mesh pack index: %w", ErrCorrupt)
 	}
@@ -206,23 +257,5 @@ func decodeIndex(b []byte, packSize int64) ([]idxEntry, error) {
 	if len(body) != 12+n*idxEntrySize {
 		return nil, fmt.Errorf("index length does not match its %d entries: %w", n, ErrCorrupt)
 	}
-	entries := make([]idxEntry, n)
-	p := body[12:]
-	for i := range entries {
-		e := &entries[i]
-		copy(e.id[:], p)
-		e.off = int64(binary.BigEndian.Uint64(p[32:]))
-		e.stored = binary.BigEndian.Uint32(p[40:])
-		e.raw = binary.BigEndian.Uint32(p[44:])
-		e.typ = Type(p[48])
-		e.comp = p[49]
-		p = p[idxEntrySize:]
-		if !e.typ.Valid() || e.comp > compZstd || e.off < 12 || e.off+int64(e.stored) > packSize || e.raw > maxChunkLen {
-			return nil, fmt.Errorf("index entry %s out of bounds: %w", e.id.Short(), ErrCorrupt)
-		}
-		if i > 0 && bytes.Compare(entries[i-1].id[:], e.id[:]) >= 0 {
-			return nil, fmt.Errorf("index entries not sorted at %s: %w", e.id.Short(), ErrCorrupt)
-		}
-	}
-	return entries, nil
+	return &packFile{name: name, path: path, size: packSize, idx: body[12:], n: n}, nil
 }

@@ -27,12 +27,19 @@ var (
 type Store struct {
 	dir string
 
+	// packs are searched newest first; each holds its sorted index, so
+	// opening a store costs reading the index files, not building a map.
 	mu    sync.RWMutex
-	index map[ID]location
-	packs map[string]*packFile
+	packs []*packFile
+	known map[string]bool
 
-	enc *zstd.Encoder
-	dec *zstd.Decoder
+	// The pack indexes and the codecs are loaded on first use: a status
+	// on a clean tree needs none of them.
+	loadOnce sync.Once
+	loadErr  error
+	codecs   sync.Once
+	enc      *zstd.Encoder
+	dec      *zstd.Decoder
 }
 
 // OpenStore opens (creating if needed) the store in dir.
@@ -40,22 +47,23 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
-	if err != nil {
-		return nil, err
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-		zstd.WithDecoderMaxMemory(maxChunkLen), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		return nil, err
-	}
-	s := &Store{dir: dir, index: map[ID]location{}, packs: map[string]*packFile{}, enc: enc, dec: dec}
-	if err := s.refresh(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{dir: dir, known: map[string]bool{}}, nil
+}
+
+// load reads the pack indexes once; later calls return its error.
+func (s *Store) load() error {
+	s.loadOnce.Do(func() { s.loadErr = s.refresh() })
+	return s.loadErr
+}
+
+func (s *Store) initCodecs() {
+	s.codecs.Do(func() {
+		// Neither constructor fails with these fixed options.
+		s.enc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+		s.dec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithDecoderMaxMemory(maxChunkLen), zstd.WithDecoderLowmem(true))
+	})
 }
 
 // Dir returns the directory the packs live in.
@@ -68,9 +76,12 @@ func (s *Store) Close() error {
 	for _, p := range s.packs {
 		p.close()
 	}
-	s.packs = map[string]*packFile{}
-	s.enc.Close()
-	s.dec.Close()
+	s.packs = nil
+	s.known = map[string]bool{}
+	if s.enc != nil {
+		s.enc.Close()
+		s.dec.Close()
+	}
 	return nil
 }
 
@@ -84,7 +95,7 @@ func (s *Store) refresh() error {
 	for _, idxPath := range names {
 		name := strings.TrimSuffix(filepath.Base(idxPath), ".idx")
 		s.mu.RLock()
-		_, known := s.packs[name]
+		known := s.known[name]
 		s.mu.RUnlock()
 		if known {
 			continue
@@ -94,60 +105,81 @@ func (s *Store) refresh() error {
 		if err != nil {
 			return fmt.Errorf("pack %s has an index but no pack file: %w; run mesh fsck", name, ErrCorrupt)
 		}
-		b, err := os.ReadFile(idxPath)
+		m, err := MapFile(idxPath)
 		if err != nil {
 			return fmt.Errorf("read index of pack %s: %w", name, err)
 		}
-		entries, err := decodeIndex(b, st.Size())
+		p, err := openIndex(name, packPath, m.Data, st.Size())
 		if err != nil {
-			return fmt.Errorf("index of pack %s: %w", name, err)
+			m.Close()
+			return fmt.Errorf("index of pack %s: %w; run mesh fsck", name, err)
 		}
-		s.addPack(&packFile{name: name, path: packPath}, entries)
+		p.mapped = m
+		s.addPack(p)
 	}
 	return nil
 }
 
-func (s *Store) addPack(p *packFile, entries []idxEntry) {
+func (s *Store) addPack(p *packFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.packs[p.name]; ok {
+	if s.known[p.name] {
 		return
 	}
-	s.packs[p.name] = p
-	for _, e := range entries {
-		if _, ok := s.index[e.id]; ok {
-			continue
+	s.known[p.name] = true
+	s.packs = append(s.packs, p)
+}
+
+func (s *Store) find(id ID) (location, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i := len(s.packs) - 1; i >= 0; i-- {
+		if loc, ok := s.packs[i].find(id); ok {
+			return loc, true
 		}
-		s.index[e.id] = location{pack: p, off: e.off, stored: e.stored, raw: e.raw, typ: e.typ, comp: e.comp}
 	}
+	return location{}, false
 }
 
 func (s *Store) lookup(id ID) (location, bool) {
-	s.mu.RLock()
-	loc, ok := s.index[id]
-	s.mu.RUnlock()
-	if ok {
+	if s.load() != nil {
+		return location{}, false
+	}
+	if loc, ok := s.find(id); ok {
 		return loc, true
 	}
 	if s.refresh() != nil {
 		return location{}, false
 	}
-	s.mu.RLock()
-	loc, ok = s.index[id]
-	s.mu.RUnlock()
-	return loc, ok
+	return s.find(id)
 }
 
 // Has reports whether the store holds id.
 func (s *Store) Has(id ID) bool {
-	s.mu.RLock()
-	_, ok := s.index[id]
-	s.mu.RUnlock()
+	s.load()
+	_, ok := s.find(id)
 	return ok
+}
+
+// each calls f for every object of every pack; an object stored in two
+// packs is seen twice.
+func (s *Store) each(f func(ID, location)) {
+	s.mu.RLock()
+	packs := append([]*packFile(nil), s.packs...)
+	s.mu.RUnlock()
+	for _, p := range packs {
+		for i := 0; i < p.n; i++ {
+			e := p.entry(i)
+			f(e.id, p.loc(e))
+		}
+	}
 }
 
 // Stat returns the type and raw size of id without reading it.
 func (s *Store) Stat(id ID) (Type, int64, error) {
+	if err := s.load(); err != nil {
+		return 0, 0, err
+	}
 	loc, ok := s.lookup(id)
 	if !ok {
 		return 0, 0, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
@@ -157,6 +189,9 @@ func (s *Store) Stat(id ID) (Type, int64, error) {
 
 // Get reads id, decompresses it and checks that its content hashes to id.
 func (s *Store) Get(id ID) (Type, []byte, error) {
+	if err := s.load(); err != nil {
+		return 0, nil, err
+	}
 	loc, ok := s.lookup(id)
 	if !ok {
 		return 0, nil, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
@@ -168,6 +203,9 @@ func (s *Store) read(id ID, loc location) (Type, []byte, error) {
 	corrupt := func(why string) error {
 		return fmt.Errorf("object %s in pack %s: %s: %w", id.Short(), loc.pack.name[:12], why, ErrCorrupt)
 	}
+	if loc.raw > maxChunkLen || loc.stored > maxChunkLen || !loc.typ.Valid() {
+		return 0, nil, corrupt("index entry out of bounds")
+	}
 	stored := make([]byte, loc.stored)
 	if err := loc.pack.readAt(stored, loc.off); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -177,6 +215,7 @@ func (s *Store) read(id ID, loc location) (Type, []byte, error) {
 	}
 	raw := stored
 	if loc.comp == compZstd {
+		s.initCodecs()
 		var err error
 		raw, err = s.dec.DecodeAll(stored, make([]byte, 0, loc.raw))
 		if err != nil {
@@ -275,28 +314,26 @@ func (s *Store) WriteFileTo(ctx context.Context, w io.Writer, id ID) (int64, err
 
 // Resolve returns the IDs whose hex form starts with prefix (lowercase hex).
 func (s *Store) Resolve(prefix string) []ID {
+	s.load()
 	s.refresh()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	seen := map[ID]bool{}
 	var out []ID
-	for id := range s.index {
-		if strings.HasPrefix(id.String(), prefix) {
+	s.each(func(id ID, _ location) {
+		if !seen[id] && strings.HasPrefix(id.String(), prefix) {
+			seen[id] = true
 			out = append(out, id)
 		}
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
 
 // IDs returns every object ID in the store with its type.
 func (s *Store) IDs() map[ID]Type {
+	s.load()
 	s.refresh()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make(map[ID]Type, len(s.index))
-	for id, loc := range s.index {
-		out[id] = loc.typ
-	}
+	out := map[ID]Type{}
+	s.each(func(id ID, loc location) { out[id] = loc.typ })
 	return out
 }
 
@@ -306,6 +343,7 @@ func (s *Store) compress(body []byte) ([]byte, uint8) {
 	if len(body) < 64 {
 		return body, compNone
 	}
+	s.initCodecs()
 	out := s.enc.EncodeAll(body, make([]byte, 0, len(body)))
 	if len(out) < len(body)-len(body)/32 {
 		return out, compZstd
@@ -385,12 +423,12 @@ func (b *Batch) flushLocked() error {
 		pw.abort()
 		return nil
 	}
-	p, entries, err := pw.finish()
+	p, err := pw.finish()
 	if err != nil {
 		b.err = err
 		return err
 	}
-	b.s.addPack(p, entries)
+	b.s.addPack(p)
 	return nil
 }
 

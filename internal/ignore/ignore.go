@@ -33,15 +33,19 @@ type Rules struct {
 }
 
 // Enter returns the rules for directory dir (path components from the
-// root, nil for the root), reading dir's .meshignore under root if there is
-// one. The receiver is not changed, so siblings share their parent's rules.
-func (r *Rules) Enter(root string, dir []string) (*Rules, error) {
+// root, nil for the root), reading dir's .meshignore under root when has
+// says the directory holds one. The receiver is not changed, so siblings
+// share their parent's rules.
+func (r *Rules) Enter(root string, dir []string, has bool) (*Rules, error) {
+	if r == nil {
+		r = &Rules{}
+	}
+	if !has {
+		return r, nil
+	}
 	p := filepath.Join(append([]string{root}, dir...)...)
 	b, err := os.ReadFile(filepath.Join(p, FileName))
 	if errors.Is(err, fs.ErrNotExist) {
-		if r == nil {
-			return &Rules{}, nil
-		}
 		return r, nil
 	}
 	if err != nil {
@@ -66,6 +70,10 @@ func (r *Rules) With(content []byte, dir []string) *Rules {
 	}
 	return n
 }
+
+// Active reports whether any pattern is in force; without one only the
+// root's .mesh is ignored.
+func (r *Rules) Active() bool { return r != nil && len(r.patterns) > 0 }
 
 // Ignored reports whether path (components from the root) is ignored.
 func (r *Rules) Ignored(path []string, isDir bool) bool {

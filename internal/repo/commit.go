@@ -47,8 +47,10 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	}
 	batch := r.Store.NewBatch()
 	defer batch.Abort()
+	ix := worktree.LoadIndex(r.indexPath())
+	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
-		Sink: batch, Chunker: r.chunker, Index: worktree.LoadIndex(r.indexPath()), Meter: o.Meter, Now: r.Now,
+		Sink: batch, Chunker: r.chunker, Index: ix, Meter: o.Meter, Now: r.Now,
 	})
 	if err != nil {
 		return nil, err

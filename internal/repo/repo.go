@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -159,9 +158,14 @@ func (r *Repo) author() string {
 	if r.Config.Author != "" {
 		return r.Config.Author
 	}
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
+	// $USER rather than os/user: the latter pulls in cgo and a dynamic
+	// loader, which every command would pay for at start-up.
+	name := os.Getenv("USER")
+	if name == "" {
+		name = os.Getenv("LOGNAME")
+	}
+	if name == "" {
+		name = "unknown"
 	}
 	host, _ := os.Hostname()
 	return name + "@" + host

@@ -45,8 +45,10 @@ func (o overlay) ReadTree(id object.ID) (*object.Tree, error) {
 // scanHashOnly scans the working tree without storing anything, using and
 // refreshing the stat cache.
 func (r *Repo) scanHashOnly(ctx context.Context, meter *progress.Meter) (*worktree.Snapshot, error) {
+	ix := worktree.LoadIndex(r.indexPath())
+	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
-		Sink: object.HashSink{}, Chunker: r.chunker, Index: worktree.LoadIndex(r.indexPath()), Meter: meter, Now: r.Now,
+		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, Meter: meter, Now: r.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		}
 		if c.Old.Kind != object.KindDir {
 			if o.Index != nil {
-				delete(o.Index.Entries, c.Path)
+				o.Index.Delete(c.Path)
 			}
 		}
 	}
@@ -130,9 +130,9 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 	if o.Index != nil {
 		for i, c := range files {
 			if c.New.Kind == object.KindSymlink {
-				delete(o.Index.Entries, c.Path)
+				o.Index.Delete(c.Path)
 			} else {
-				o.Index.Entries[c.Path] = entries[i]
+				o.Index.Set(c.Path, entries[i])
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 
@@ -23,7 +22,22 @@ type Index struct {
 	// timestamp granularity after it was hashed, so it is hashed again
 	// ("racy git").
 	Scanned int64
-	Entries map[string]IndexEntry
+	// list holds the entries, sorted by path when loaded; a scan appends
+	// in walk order. m replaces it once the index is edited. Status reads
+	// the cache without building a map.
+	list   []pathEntry
+	sorted bool
+	m      map[string]IndexEntry
+
+	// A loaded index is searched in place in the mapped file: offs holds
+	// where each entry starts. Nothing points into the map once Close runs.
+	mapped *object.Mapped
+	offs   []uint32
+}
+
+type pathEntry struct {
+	path string
+	IndexEntry
 }
 
 // IndexEntry is one file's cached stat and ID.
@@ -47,7 +61,7 @@ func (ix *Index) Lookup(path string, kind object.Kind, st statInfo) (object.ID, 
 	if ix == nil {
 		return object.ZeroID, false
 	}
-	e, ok := ix.Entries[path]
+	e, ok := ix.get(path)
 	if !ok || e.Kind != kind || e.Size != st.size || e.Mtime != st.mtime || e.Ctime != st.ctime || e.Inode != st.inode {
 		return object.ZeroID, false
 	}
@@ -57,20 +71,155 @@ func (ix *Index) Lookup(path string, kind object.Kind, st statInfo) (object.ID, 
 	return e.ID, true
 }
 
+func (ix *Index) size() int {
+	if ix == nil {
+		return 0
+	}
+	if ix.m != nil {
+		return len(ix.m)
+	}
+	return len(ix.list) + len(ix.offs)
+}
+
+// mappedAt returns the path bytes and the entry at mapped position i.
+func (ix *Index) mappedAt(i int) ([]byte, []byte) {
+	p := ix.mapped.Data[ix.offs[i]:]
+	l, k := binary.Uvarint(p)
+	return p[k : k+int(l)], p[k+int(l):]
+}
+
+func decodeEntry(p []byte) IndexEntry {
+	var e IndexEntry
+	e.Kind = object.Kind(p[0])
+	e.Size = int64(binary.BigEndian.Uint64(p[1:]))
+	e.Mtime = int64(binary.BigEndian.Uint64(p[9:]))
+	e.Ctime = int64(binary.BigEndian.Uint64(p[17:]))
+	e.Inode = binary.BigEndian.Uint64(p[25:])
+	copy(e.ID[:], p[33:])
+	return e
+}
+
+// unmap copies a mapped index into memory, before it is edited or closed.
+func (ix *Index) unmap() {
+	if ix.offs == nil {
+		return
+	}
+	for i := range ix.offs {
+		name, rest := ix.mappedAt(i)
+		ix.list = append(ix.list, pathEntry{string(name), decodeEntry(rest)})
+	}
+	ix.offs = nil
+}
+
+// Close releases the mapped file; the index stays usable from memory.
+func (ix *Index) Close() {
+	if ix == nil || ix.mapped == nil {
+		return
+	}
+	ix.mapped.Close()
+	ix.mapped, ix.offs = nil, nil
+}
+
+func (ix *Index) get(path string) (IndexEntry, bool) {
+	if ix.m != nil {
+		e, ok := ix.m[path]
+		return e, ok
+	}
+	if ix.offs != nil {
+		i := sort.Search(len(ix.offs), func(i int) bool {
+			name, _ := ix.mappedAt(i)
+			return string(name) >= path
+		})
+		if i < len(ix.offs) {
+			if name, rest := ix.mappedAt(i); string(name) == path {
+				return decodeEntry(rest), true
+			}
+		}
+		return IndexEntry{}, false
+	}
+	if !ix.sorted {
+		ix.sort()
+	}
+	i := sort.Search(len(ix.list), func(i int) bool { return ix.list[i].path >= path })
+	if i < len(ix.list) && ix.list[i].path == path {
+		return ix.list[i].IndexEntry, true
+	}
+	return IndexEntry{}, false
+}
+
+func (ix *Index) sort() {
+	sort.Slice(ix.list, func(i, j int) bool { return ix.list[i].path < ix.list[j].path })
+	ix.sorted = true
+}
+
+// add appends an entry during a scan, which visits each path once.
+func (ix *Index) add(path string, e IndexEntry) {
+	ix.list = append(ix.list, pathEntry{path, e})
+	ix.sorted = false
+}
+
+func (ix *Index) edit() {
+	ix.unmap()
+	if ix.m == nil {
+		ix.m = make(map[string]IndexEntry, len(ix.list))
+		for _, e := range ix.list {
+			ix.m[e.path] = e.IndexEntry
+		}
+		ix.list = nil
+	}
+}
+
+// Set records path's entry.
+func (ix *Index) Set(path string, e IndexEntry) {
+	ix.edit()
+	ix.m[path] = e
+}
+
+// Delete forgets path.
+func (ix *Index) Delete(path string) {
+	ix.edit()
+	delete(ix.m, path)
+}
+
+// Len returns the number of entries.
+func (ix *Index) Len() int { return ix.size() }
+
+// entries returns the entries sorted by path.
+func (ix *Index) entries() []pathEntry {
+	if ix.m != nil {
+		out := make([]pathEntry, 0, len(ix.m))
+		for p, e := range ix.m {
+			out = append(out, pathEntry{p, e})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+		return out
+	}
+	ix.unmap()
+	if !ix.sorted {
+		ix.sort()
+	}
+	return ix.list
+}
+
 // LoadIndex reads the stat cache at path. A missing or damaged cache is not
 // an error: it only costs re-reading files, so an empty index is returned.
+// The caller closes it when done.
 func LoadIndex(path string) *Index {
-	ix := &Index{Entries: map[string]IndexEntry{}}
-	b, err := os.ReadFile(path)
+	m, err := object.MapFile(path)
 	if err != nil {
-		return ix
+		return &Index{sorted: true}
 	}
-	if parsed, err := decodeIndex(b); err == nil {
-		return parsed
+	ix, err := decodeIndex(m.Data)
+	if err != nil {
+		m.Close()
+		return &Index{sorted: true}
 	}
+	ix.mapped = m
 	return ix
 }
 
+// decodeIndex validates an index and records where its entries start; it
+// does not copy them.
 func decodeIndex(b []byte) (*Index, error) {
 	bad := errors.New("damaged index")
 	if len(b) < len(indexMagic)+8+32 || string(b[:len(indexMagic)]) != indexMagic {
@@ -80,33 +229,33 @@ func decodeIndex(b []byte) (*Index, error) {
 	if got := blake3.Sum256(body); !bytes.Equal(got[:], sum) {
 		return nil, bad
 	}
-	p := body[len(indexMagic):]
-	ix := &Index{Scanned: int64(binary.BigEndian.Uint64(p))}
-	p = p[8:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)) {
+	pos := len(indexMagic)
+	ix := &Index{Scanned: int64(binary.BigEndian.Uint64(body[pos:])), sorted: true}
+	pos += 8
+	n, k := binary.Uvarint(body[pos:])
+	if k <= 0 || n > uint64(len(body)) {
 		return nil, bad
 	}
-	p = p[k:]
-	ix.Entries = make(map[string]IndexEntry, n)
+	pos += k
+	ix.offs = make([]uint32, 0, n)
+	var prev []byte
 	for i := uint64(0); i < n; i++ {
-		l, k := binary.Uvarint(p)
-		if k <= 0 || uint64(len(p)-k) < l+1+4*8+object.IDSize {
+		if pos >= len(body) {
 			return nil, bad
 		}
-		name := string(p[k : k+int(l)])
-		p = p[k+int(l):]
-		var e IndexEntry
-		e.Kind = object.Kind(p[0])
-		e.Size = int64(binary.BigEndian.Uint64(p[1:]))
-		e.Mtime = int64(binary.BigEndian.Uint64(p[9:]))
-		e.Ctime = int64(binary.BigEndian.Uint64(p[17:]))
-		e.Inode = binary.BigEndian.Uint64(p[25:])
-		copy(e.ID[:], p[33:])
-		p = p[33+object.IDSize:]
-		ix.Entries[name] = e
+		l, k := binary.Uvarint(body[pos:])
+		if k <= 0 || uint64(len(body)-pos-k) < l+1+4*8+object.IDSize {
+			return nil, bad
+		}
+		name := body[pos+k : pos+k+int(l)]
+		if i > 0 && bytes.Compare(prev, name) >= 0 {
+			return nil, bad
+		}
+		prev = name
+		ix.offs = append(ix.offs, uint32(pos))
+		pos += k + int(l) + 1 + 4*8 + object.IDSize
 	}
-	if len(p) != 0 {
+	if pos != len(body) {
 		return nil, bad
 	}
 	return ix, nil
@@ -116,19 +265,14 @@ func decodeIndex(b []byte) (*Index, error) {
 // lost update costs a re-read, never a wrong answer, since a stale entry no
 // longer matches the file's stat.
 func (ix *Index) Save(path string) error {
-	names := make([]string, 0, len(ix.Entries))
-	for n := range ix.Entries {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	b := make([]byte, 0, 64+len(names)*100)
+	list := ix.entries()
+	b := make([]byte, 0, 64+len(list)*100)
 	b = append(b, indexMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(ix.Scanned))
-	b = binary.AppendUvarint(b, uint64(len(names)))
-	for _, n := range names {
-		e := ix.Entries[n]
-		b = binary.AppendUvarint(b, uint64(len(n)))
-		b = append(b, n...)
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	for _, e := range list {
+		b = binary.AppendUvarint(b, uint64(len(e.path)))
+		b = append(b, e.path...)
 		b = append(b, byte(e.Kind))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.Size))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.Mtime))

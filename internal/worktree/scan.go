@@ -2,12 +2,12 @@ package worktree
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,13 +72,14 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	}
 	snap := &Snapshot{
 		Trees: map[object.ID]*object.Tree{},
-		Index: &Index{Scanned: now().UnixNano(), Entries: map[string]IndexEntry{}},
+		Index: &Index{Scanned: now().UnixNano(), list: make([]pathEntry, 0, o.Index.size())},
 	}
-	var jobs []*entryNode
-	top, err := walk(root, nil, nil, o.Index, &jobs)
+	w := &walker{root: root, ix: o.Index, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	top, err := w.walk(nil, nil)
 	if err != nil {
 		return nil, err
 	}
+	jobs := w.jobs
 	var total int64
 	for _, j := range jobs {
 		total += j.st.size
@@ -97,37 +98,58 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	return snap, nil
 }
 
-func walk(root string, dir []string, parent *ignore.Rules, ix *Index, jobs *[]*entryNode) (*dirNode, error) {
-	rules, err := parent.Enter(root, dir)
-	if err != nil {
-		return nil, err
-	}
+// walker walks a folder, several directories at once: on a warm cache a
+// status is mostly stat calls, and they overlap well across cores.
+type walker struct {
+	root string
+	ix   *Index
+	sem  chan struct{}
+	mu   sync.Mutex
+	jobs []*entryNode
+}
+
+func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 	rel := filepath.ToSlash(filepath.Join(dir...))
-	abs := filepath.Join(root, filepath.FromSlash(rel))
-	ents, err := os.ReadDir(abs)
+	abs := filepath.Join(w.root, filepath.FromSlash(rel))
+	ents, err := readDir(abs)
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", abs, err)
 	}
-	d := &dirNode{path: rel}
+	hasIgnore := false
 	for _, de := range ents {
-		name := de.Name()
-		p := append(dir[:len(dir):len(dir)], name)
-		if !object.ValidName(name) || rules.Ignored(p, de.IsDir()) {
+		if de.name == ignore.FileName {
+			hasIgnore = true
+		}
+	}
+	rules, err := parent.Enter(w.root, dir, hasIgnore)
+	if err != nil {
+		return nil, err
+	}
+	d := &dirNode{path: rel}
+	var subdirs []*entryNode
+	var jobs []*entryNode
+	slab := make([]entryNode, len(ents)) // one allocation for the directory
+	for i, de := range ents {
+		name := de.name
+		if !object.ValidName(name) {
 			continue
+		}
+		if rules.Active() || len(dir) == 0 {
+			if rules.Ignored(append(dir[:len(dir):len(dir)], name), de.st.mode.IsDir()) {
+				continue
+			}
 		}
 		path := name
 		if rel != "" {
 			path = rel + "/" + name
 		}
-		n := &entryNode{path: path, e: object.Entry{Name: name}}
-		switch t := de.Type(); {
-		case t.IsDir():
+		n := &slab[i]
+		n.path, n.e.Name, n.st = path, name, de.st
+		switch m := de.st.mode; {
+		case m.IsDir():
 			n.e.Kind = object.KindDir
-			n.sub, err = walk(root, p, rules, ix, jobs)
-			if err != nil {
-				return nil, err
-			}
-		case t&fs.ModeSymlink != 0:
+			subdirs = append(subdirs, n)
+		case m&fs.ModeSymlink != 0:
 			target, err := os.Readlink(filepath.Join(abs, name))
 			if err != nil {
 				return nil, fmt.Errorf("read symlink %s: %w", filepath.Join(abs, name), err)
@@ -136,29 +158,48 @@ func walk(root string, dir []string, parent *ignore.Rules, ix *Index, jobs *[]*e
 			n.e.Size = int64(len(target))
 			n.e.ID = object.Hash(object.TypeChunk, []byte(target))
 			n.target = target
-		case t.IsRegular():
-			fi, err := de.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // deleted while we looked
-			}
-			if err != nil {
-				return nil, fmt.Errorf("stat %s: %w", filepath.Join(abs, name), err)
-			}
-			n.st = statOf(fi)
+		case m.IsRegular():
 			n.e.Kind = object.KindFile
-			if n.st.mode&0o100 != 0 {
+			if m&0o100 != 0 {
 				n.e.Kind = object.KindExec
 			}
 			n.e.Size = n.st.size
-			if id, ok := ix.Lookup(path, n.e.Kind, n.st); ok {
+			if id, ok := w.ix.Lookup(path, n.e.Kind, n.st); ok {
 				n.e.ID = id
 			} else {
-				*jobs = append(*jobs, n)
+				jobs = append(jobs, n)
 			}
 		default:
 			continue // sockets, fifos, devices: not content
 		}
 		d.entries = append(d.entries, n)
+	}
+	if len(jobs) > 0 {
+		w.mu.Lock()
+		w.jobs = append(w.jobs, jobs...)
+		w.mu.Unlock()
+	}
+	errs := make([]error, len(subdirs))
+	var wg sync.WaitGroup
+	for i, n := range subdirs {
+		p := append(dir[:len(dir):len(dir)], n.e.Name)
+		select {
+		case w.sem <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-w.sem }()
+				n.sub, errs[i] = w.walk(p, rules)
+			}()
+		default:
+			n.sub, errs[i] = w.walk(p, rules)
+		}
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -242,7 +283,7 @@ func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot) (object.ID, error)
 				return object.ZeroID, err
 			}
 		default:
-			snap.Index.Entries[n.path] = IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID}
+			snap.Index.add(n.path, IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID})
 		}
 		t.Entries = append(t.Entries, n.e)
 	}
