@@ -68,9 +68,9 @@ type packFile struct {
 	idx    []byte
 	n      int
 	mapped *Mapped // what idx points into, when read from disk
-	once    sync.Once
-	f       *os.File
-	err     error
+	once   sync.Once
+	f      *os.File
+	err    error
 }
 
 func (p *packFile) readAt(b []byte, off int64) error {

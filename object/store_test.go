@@ -1,0 +1,309 @@
+package object
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := OpenStore(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func put(t *testing.T, s *Store, objs ...[]byte) []ID {
+	t.Helper()
+	b := s.NewBatch()
+	var ids []ID
+	for _, o := range objs {
+		id, err := b.Put(TypeChunk, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func TestStorePutGet(t *testing.T) {
+	s, _ := newStore(t)
+	compressible := bytes.Repeat([]byte("mesh "), 10000)
+	random := make([]byte, 100000)
+	rand.New(rand.NewSource(1)).Read(random)
+	ids := put(t, s, compressible, random, []byte("x"), compressible)
+	if ids[0] != ids[3] {
+		t.Fatal("same content, different IDs")
+	}
+	if n, _ := s.NewBatch().Written(); n != 0 {
+		t.Fatal("fresh batch reports writes")
+	}
+	for i, want := range [][]byte{compressible, random, []byte("x")} {
+		typ, got, err := s.Get(ids[i])
+		if err != nil || typ != TypeChunk || !bytes.Equal(got, want) {
+			t.Fatalf("object %d: %v, type %v, equal %v", i, err, typ, bytes.Equal(got, want))
+		}
+	}
+	// A second store instance (another process) sees the objects.
+	s2, err := OpenStore(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if !s2.Has(ids[1]) {
+		t.Fatal("reopened store misses an object")
+	}
+	if _, _, err := s2.Get(Hash(TypeChunk, []byte("absent"))); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing object: %v", err)
+	}
+	// Stored size shows compression happened for the repetitive chunk only.
+	b := s.NewBatch()
+	b.force = true
+	b.Put(TypeChunk, compressible)
+	b.Put(TypeChunk, random)
+	b.Finish()
+	if _, stored := b.Written(); stored >= int64(len(compressible)+len(random)) || stored < int64(len(random)) {
+		t.Fatalf("stored %d bytes for %d+%d: compression not applied as expected", stored, len(compressible), len(random))
+	}
+}
+
+func packFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
+	return m
+}
+
+// TestCorruptByteIsDetected flips one byte of a pack: reading that object
+// fails naming it, other objects still read.
+func TestCorruptByteIsDetected(t *testing.T) {
+	s, _ := newStore(t)
+	a := bytes.Repeat([]byte("a"), 5000)
+	bb := make([]byte, 5000)
+	rand.New(rand.NewSource(2)).Read(bb)
+	ids := put(t, s, a, bb)
+	packs := packFiles(t, s.Dir())
+	if len(packs) != 1 {
+		t.Fatalf("%d packs", len(packs))
+	}
+	loc, _ := s.lookup(ids[1])
+	raw, _ := os.ReadFile(packs[0])
+	raw[loc.off+100] ^= 0xff
+	os.Chmod(packs[0], 0o644)
+	if err := os.WriteFile(packs[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	_, _, err := s2.Get(ids[1])
+	if !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte(ids[1].Short())) {
+		t.Fatalf("corrupt read: %v", err)
+	}
+	if _, _, err := s2.Get(ids[0]); err != nil {
+		t.Fatalf("intact object: %v", err)
+	}
+}
+
+func TestCorruptIndexIsRefused(t *testing.T) {
+	s, _ := newStore(t)
+	put(t, s, []byte("hello"))
+	idx, _ := filepath.Glob(filepath.Join(s.Dir(), "*.idx"))
+	raw, _ := os.ReadFile(idx[0])
+	raw[20] ^= 1
+	os.Chmod(idx[0], 0o644)
+	os.WriteFile(idx[0], raw, 0o644)
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	if _, _, err := s2.Get(Hash(TypeChunk, []byte("hello"))); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged index: %v", err)
+	}
+}
+
+func TestConcurrentPuts(t *testing.T) {
+	s, _ := newStore(t)
+	b := s.NewBatch()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				b.Put(TypeChunk, []byte(fmt.Sprint(i))) // every goroutine writes the same 200
+			}
+		}()
+	}
+	wg.Wait()
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.Written(); n != 200 {
+		t.Fatalf("wrote %d objects, want 200 (deduplicated)", n)
+	}
+	for i := 0; i < 200; i++ {
+		if _, _, err := s.Get(Hash(TypeChunk, []byte(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAbortedBatchLeavesNothingVisible(t *testing.T) {
+	s, _ := newStore(t)
+	b := s.NewBatch()
+	id, _ := b.Put(TypeChunk, []byte("never finished"))
+	b.Abort()
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	if s2.Has(id) {
+		t.Fatal("object of an aborted batch is visible")
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.Dir(), TempPrefix+"*")); len(m) != 0 {
+		t.Fatalf("aborted batch left %v", m)
+	}
+}
+
+// commitOf writes a one-file commit and returns its ID.
+func commitOf(t *testing.T, s *Store, content string, parents ...ID) ID {
+	t.Helper()
+	b := s.NewBatch()
+	chunk, _ := b.Put(TypeChunk, []byte(content))
+	file, _ := b.Put(TypeFile, (&File{Chunks: []ChunkRef{{ID: chunk, Size: int64(len(content))}}}).Encode())
+	tb, _ := (&Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Size: int64(len(content)), ID: file}}}).Encode()
+	tree, _ := b.Put(TypeTree, tb)
+	c, _ := b.Put(TypeCommit, (&Commit{Tree: tree, Parents: parents, Message: content}).Encode())
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestFsckAndGC(t *testing.T) {
+	s, dir := newStore(t)
+	refs := OpenRefs(dir)
+	ctx := context.Background()
+	c1 := commitOf(t, s, "one")
+	c2 := commitOf(t, s, "two", c1)
+	if err := refs.Update(ctx, "heads/main", ZeroID, c2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	orphan := commitOf(t, s, "orphan")
+	rep, err := Fsck(ctx, s, refs, true)
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("fsck of a healthy store: %v %+v", err, rep.Problems)
+	}
+	if rep.Unreachable != 4 {
+		t.Fatalf("unreachable = %d, want the orphan's 4 objects", rep.Unreachable)
+	}
+	// Within the grace period nothing goes.
+	res, err := GC(ctx, s, refs, time.Hour, time.Now())
+	if err != nil || res.ObjectsDropped != 0 {
+		t.Fatalf("gc inside grace: %v %+v", err, res)
+	}
+	res, err = GC(ctx, s, refs, time.Hour, time.Now().Add(2*time.Hour))
+	if err != nil || res.ObjectsDropped != 4 {
+		t.Fatalf("gc: %v %+v", err, res)
+	}
+	if s.Has(orphan) {
+		t.Fatal("orphan survived gc")
+	}
+	for _, id := range []ID{c1, c2} {
+		if _, err := s.ReadCommit(id); err != nil {
+			t.Fatalf("gc lost %s: %v", id.Short(), err)
+		}
+	}
+	rep, err = Fsck(ctx, s, refs, true)
+	if err != nil || len(rep.Problems) != 0 || rep.Unreachable != 0 {
+		t.Fatalf("fsck after gc: %v %+v", err, rep)
+	}
+	// A deleted chunk is reported against the file that needs it.
+	os.Remove(filepath.Join(dir, "refs", "heads", "main"))
+	refs.Update(ctx, "heads/main", ZeroID, c2, "again")
+	loc, _ := s.lookup(Hash(TypeChunk, []byte("two")))
+	raw, _ := os.ReadFile(loc.pack.path)
+	raw[loc.off] ^= 0xff
+	os.WriteFile(loc.pack.path, raw, 0o644)
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	rep, err = Fsck(ctx, s2, refs, true)
+	if err != nil || len(rep.Problems) == 0 {
+		t.Fatalf("fsck --read-data missed a corrupt chunk: %v %+v", err, rep)
+	}
+}
+
+func TestRefsCompareAndSwap(t *testing.T) {
+	dir := t.TempDir()
+	refs := OpenRefs(dir)
+	ctx := context.Background()
+	a, b := Hash(TypeCommit, []byte("a")), Hash(TypeCommit, []byte("b"))
+	if err := refs.Update(ctx, "heads/main", ZeroID, a, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := refs.Update(ctx, "heads/main", ZeroID, b, "stale"); !errors.Is(err, ErrRefMoved) {
+		t.Fatalf("stale CAS: %v", err)
+	}
+	// Concurrent movers from the same old value: exactly one wins.
+	var wins, losses int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := refs.Update(ctx, "heads/main", a, Hash(TypeCommit, []byte(fmt.Sprint(i))), "race")
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				wins++
+			} else if errors.Is(err, ErrRefMoved) {
+				losses++
+			} else {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || losses != 7 {
+		t.Fatalf("wins %d losses %d", wins, losses)
+	}
+	log, err := refs.Log("heads/main")
+	if err != nil || len(log) != 2 || log[0].New != a || log[1].Old != a {
+		t.Fatalf("reflog: %v %+v", err, log)
+	}
+	for _, bad := range []string{"", "heads/../x", "heads/.hidden", "heads/a.lock", "heads/a b", "/abs"} {
+		if err := refs.Update(ctx, bad, ZeroID, a, ""); err == nil {
+			t.Errorf("ref name %q accepted", bad)
+		}
+	}
+}
+
+func TestLockWaitsThenFails(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	l1, err := AcquireLock(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := AcquireLock(ctx, p); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	l1.Release()
+	l2, err := AcquireLock(context.Background(), p)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l2.Release()
+}
