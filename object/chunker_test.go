@@ -10,8 +10,9 @@ import (
 	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
 )
 
-
-func testChunking() Chunking { return Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10} }
+func testChunking() Chunking {
+	return Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}
+}
 
 func chunkIDs(t *testing.T, k *Chunker, data []byte, size int64) (ID, *File) {
 	t.Helper()

@@ -344,6 +344,16 @@ func (s *Store) compress(body []byte) ([]byte, uint8) {
 		return body, compNone
 	}
 	s.initCodecs()
+	// A large chunk whose first 64 KiB do not shrink is taken as already
+	// compressed (media, archives, random data): skipping it saves
+	// allocating and filling a second copy of every such chunk.
+	const sample = 64 << 10
+	if len(body) > 4*sample {
+		probe := s.enc.EncodeAll(body[:sample], make([]byte, 0, sample))
+		if len(probe) >= sample-sample/32 {
+			return body, compNone
+		}
+	}
 	out := s.enc.EncodeAll(body, make([]byte, 0, len(body)))
 	if len(out) < len(body)-len(body)/32 {
 		return out, compZstd

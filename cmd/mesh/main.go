@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/mesh-sync/mesh/internal/repo"
@@ -47,7 +48,13 @@ type state struct {
 	args           []string // the raw command line
 }
 
-func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+func main() {
+	// A soft limit: large commits stream through pooled buffers, and
+	// without it the collector lets garbage from compression pile up to
+	// twice the live heap.
+	debug.SetMemoryLimit(96 << 20)
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
