@@ -1,0 +1,193 @@
+package worktree
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mesh-sync/mesh/object"
+)
+
+func TestCheckPath(t *testing.T) {
+	for _, p := range []string{"a", "a/b", "a/.meshx", "x.mesh"} {
+		if err := CheckPath(p); err != nil {
+			t.Errorf("CheckPath(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "/etc/passwd", "../x", "a/../../x", "a/./b", ".mesh/config", "a/.MESH/x", "a//b", `a\..\b`} {
+		if err := CheckPath(p); !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("CheckPath(%q) = %v, want ErrUnsafePath", p, err)
+		}
+	}
+}
+
+func TestSafeJoinRefusesSymlinkedParent(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "esc"))
+	if _, err := safeJoin(root, "esc/pwned"); !errors.Is(err, ErrUnsafePath) {
+		t.Fatalf("write through symlink: %v", err)
+	}
+	if p, err := safeJoin(root, "new/dir/file"); err != nil || p != filepath.Join(root, "new", "dir", "file") {
+		t.Fatalf("plain path: %q %v", p, err)
+	}
+}
+
+func testStore(t *testing.T) *object.Store {
+	s, err := object.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func scan(t *testing.T, root string, sink object.Sink, ix *Index) *Snapshot {
+	t.Helper()
+	k, _ := object.NewChunker(object.Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}, 2)
+	snap, err := Scan(context.Background(), root, ScanOptions{Sink: sink, Chunker: k, Index: ix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func write(t *testing.T, root, p, content string, mode os.FileMode) {
+	t.Helper()
+	full := filepath.Join(root, filepath.FromSlash(p))
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	if err := os.WriteFile(full, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(full, mode)
+}
+
+// TestScanApplyRoundTrip writes a scanned tree into an empty directory and
+// scans that: the same root ID means every kind survived.
+func TestScanApplyRoundTrip(t *testing.T) {
+	src := t.TempDir()
+	write(t, src, "a.txt", "hello\n", 0o644)
+	write(t, src, "bin/run", "#!/bin/sh\n", 0o755)
+	write(t, src, "deep/er/x", string(make([]byte, 200000)), 0o644)
+	os.MkdirAll(filepath.Join(src, "empty"), 0o755)
+	os.Symlink("a.txt", filepath.Join(src, "link"))
+	os.Symlink("../../outside", filepath.Join(src, "deep", "rel"))
+	write(t, src, ".meshignore", "*.o\n", 0o644)
+	write(t, src, "junk.o", "x", 0o644)
+	os.MkdirAll(filepath.Join(src, ".mesh"), 0o755)
+	write(t, src, ".mesh/config", "not content", 0o644)
+	s := testStore(t)
+	b := s.NewBatch()
+	snap := scan(t, src, b, nil)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := snap.ReadTree(snap.Root)
+	for _, e := range root.Entries {
+		if e.Name == "junk.o" || e.Name == ".mesh" {
+			t.Fatalf("%s was not ignored", e.Name)
+		}
+	}
+	changes, err := object.DiffTrees(s, object.ZeroID, snap.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := Apply(context.Background(), dst, changes, ApplyOptions{Store: s}); err != nil {
+		t.Fatal(err)
+	}
+	again := scan(t, dst, object.HashSink{}, nil)
+	if again.Root != snap.Root {
+		t.Fatal("restored folder scans to a different tree")
+	}
+	if fi, _ := os.Stat(filepath.Join(dst, "bin", "run")); fi.Mode()&0o100 == 0 {
+		t.Fatal("executable bit lost")
+	}
+	if target, _ := os.Readlink(filepath.Join(dst, "deep", "rel")); target != "../../outside" {
+		t.Fatalf("symlink target %q", target)
+	}
+}
+
+func TestStatCacheSkipsUnchangedFiles(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "a", "one", 0o644)
+	write(t, root, "b", "two", 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(root, "a"), old, old)
+	os.Chtimes(filepath.Join(root, "b"), old, old)
+	first := scan(t, root, object.HashSink{}, nil)
+	if first.HashedFiles != 2 {
+		t.Fatalf("first scan hashed %d files", first.HashedFiles)
+	}
+	ixPath := filepath.Join(t.TempDir(), "index")
+	if err := first.Index.Save(ixPath); err != nil {
+		t.Fatal(err)
+	}
+	ix := LoadIndex(ixPath)
+	defer ix.Close()
+	if ix.Len() != 2 {
+		t.Fatalf("index holds %d entries", ix.Len())
+	}
+	second := scan(t, root, object.HashSink{}, ix)
+	if second.HashedFiles != 0 || second.Root != first.Root {
+		t.Fatalf("clean rescan hashed %d files", second.HashedFiles)
+	}
+	// Same size, same mtime, other content: ctime/inode still differ
+	// because the file was rewritten.
+	write(t, root, "a", "ONE", 0o644)
+	os.Chtimes(filepath.Join(root, "a"), old, old)
+	third := scan(t, root, object.HashSink{}, ix)
+	if third.HashedFiles != 1 || third.Root == first.Root {
+		t.Fatalf("changed file: hashed %d, same root %v", third.HashedFiles, third.Root == first.Root)
+	}
+	// A file modified right around the scan is never trusted from the cache.
+	write(t, root, "b", "two", 0o644)
+	fourth := scan(t, root, object.HashSink{}, nil)
+	fourth.Index.Save(ixPath)
+	ix2 := LoadIndex(ixPath)
+	defer ix2.Close()
+	if fifth := scan(t, root, object.HashSink{}, ix2); fifth.HashedFiles == 0 {
+		t.Fatal("racily clean file trusted from the cache")
+	}
+}
+
+func TestDamagedIndexIsIgnored(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "index")
+	os.WriteFile(p, []byte("MESHWTI1 garbage garbage garbage garbage garbage"), 0o644)
+	ix := LoadIndex(p)
+	defer ix.Close()
+	if ix.Len() != 0 {
+		t.Fatal("damaged index yielded entries")
+	}
+}
+
+func TestApplyRefusesUntrackedAndEscapes(t *testing.T) {
+	s := testStore(t)
+	src := t.TempDir()
+	write(t, src, "f", "committed", 0o644)
+	b := s.NewBatch()
+	snap := scan(t, src, b, nil)
+	b.Finish()
+	changes, _ := object.DiffTrees(s, object.ZeroID, snap.Root)
+
+	dst := t.TempDir()
+	write(t, dst, "f", "untracked work", 0o644)
+	if err := Apply(context.Background(), dst, changes, ApplyOptions{Store: s}); !errors.Is(err, ErrWouldOverwrite) {
+		t.Fatalf("overwrite of untracked file: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "f")); string(b) != "untracked work" {
+		t.Fatal("untracked file was changed")
+	}
+	// A change whose path escapes is refused before anything is written.
+	evil := append([]object.Change{{Path: "ok", New: changes[0].New}}, object.Change{Path: "../evil", New: changes[0].New})
+	dst2 := t.TempDir()
+	if err := Apply(context.Background(), dst2, evil, ApplyOptions{Store: s}); !errors.Is(err, ErrUnsafePath) {
+		t.Fatalf("escaping path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst2, "ok")); err == nil {
+		t.Fatal("a file was written before the unsafe path was refused")
+	}
+}
