@@ -81,12 +81,15 @@ func repoCommands(st *state) []*cli.Command {
 			Usage: "snapshot the whole working tree (there is no staging area)",
 			Flags: []cli.Flag{
 				jsonFlag,
-				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "the commit message", Required: true},
+				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "the commit message (required)"},
 				&cli.BoolFlag{Name: "allow-empty", Usage: "commit even when nothing changed"},
 			},
 			Action: action(st, func(c *cli.Context) error {
 				if c.NArg() > 0 {
 					return usagef("commit takes no arguments (it snapshots the whole folder): %s", strings.Join(c.Args().Slice(), " "))
+				}
+				if !c.IsSet("message") {
+					return usagef("commit needs a message: mesh commit -m MESSAGE")
 				}
 				r, err := openRepo()
 				if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mesh-sync/mesh/object"
 )
@@ -308,4 +309,30 @@ func TestNotARepository(t *testing.T) {
 		t.Fatalf("Open from a subdirectory: %v", err)
 	}
 	r2.Close()
+}
+
+// TestStatusThenCommit: status fills the stat cache with IDs it only
+// hashed; a commit after it must still store those files.
+func TestStatusThenCommit(t *testing.T) {
+	r := newRepo(t)
+	write(t, r, "a", "content a")
+	write(t, r, "b", "content b")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(r.Root, "a"), old, old)
+	os.Chtimes(filepath.Join(r.Root, "b"), old, old)
+	if _, err := r.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, r, "after status")
+	rep, err := object.Fsck(ctx, r.Store, r.Refs, true)
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("fsck: %v %+v", err, rep.Problems)
+	}
+	dst := t.TempDir()
+	if _, err := r.Restore(ctx, RestoreOptions{To: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a")); string(b) != "content a" {
+		t.Fatal("restored content differs")
+	}
 }

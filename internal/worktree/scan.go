@@ -25,6 +25,10 @@ type ScanOptions struct {
 	Chunker *object.Chunker
 	// Index is the previous stat cache; nil reads every file.
 	Index *Index
+	// Have, when set, must confirm a cached ID before it is trusted. A
+	// commit passes the store's Has: the cache may have been filled by a
+	// status, which hashes without storing.
+	Have  func(object.ID) bool
 	Meter *progress.Meter
 	// Workers is how many files are read at once (default 2×GOMAXPROCS).
 	Workers int
@@ -74,7 +78,7 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 		Trees: map[object.ID]*object.Tree{},
 		Index: &Index{Scanned: now().UnixNano(), list: make([]pathEntry, 0, o.Index.size())},
 	}
-	w := &walker{root: root, ix: o.Index, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	w := &walker{root: root, ix: o.Index, have: o.Have, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
 	top, err := w.walk(nil, nil)
 	if err != nil {
 		return nil, err
@@ -103,6 +107,7 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 type walker struct {
 	root string
 	ix   *Index
+	have func(object.ID) bool
 	sem  chan struct{}
 	mu   sync.Mutex
 	jobs []*entryNode
@@ -164,7 +169,7 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 				n.e.Kind = object.KindExec
 			}
 			n.e.Size = n.st.size
-			if id, ok := w.ix.Lookup(path, n.e.Kind, n.st); ok {
+			if id, ok := w.ix.Lookup(path, n.e.Kind, n.st); ok && (w.have == nil || w.have(id)) {
 				n.e.ID = id
 			} else {
 				jobs = append(jobs, n)

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mesh": func() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script: every
+// command, its output, its errors.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("..", "..", "testdata", "script"),
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("MESH_AUTHOR", "Tess <tess@example.org>")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// corrupt GLOB: flip one byte in the middle of the first
+			// file matching GLOB (a pack, an index).
+			"corrupt": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: corrupt GLOB")
+				}
+				m, _ := filepath.Glob(ts.MkAbs(args[0]))
+				if len(m) == 0 {
+					ts.Fatalf("no file matches %s", args[0])
+				}
+				b, err := os.ReadFile(m[0])
+				ts.Check(err)
+				b[len(b)/2] ^= 0xff
+				os.Chmod(m[0], 0o644)
+				ts.Check(os.WriteFile(m[0], b, 0o644))
+			},
+			// mode PERM FILE: FILE has permission bits PERM (octal).
+			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: mode PERM FILE")
+				}
+				fi, err := os.Lstat(ts.MkAbs(args[1]))
+				ts.Check(err)
+				want, _ := strconv.ParseUint(args[0], 8, 32)
+				if got := uint64(fi.Mode().Perm()); (got == want) == neg {
+					ts.Fatalf("mode of %s is %o", args[1], got)
+				}
+			},
+		},
+	})
+}
+
+// TestExitCodes checks the one mapping from errors to exit codes.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"-C", dir, "init"}, exitOK, ""},
+		{[]string{"-C", dir, "init"}, exitError, "already a mesh repository"},
+		{[]string{"-C", dir, "log"}, exitError, "no commits yet"},
+		{[]string{"-C", dir, "commit"}, exitUsage, "message"},
+		{[]string{"-C", dir, "commit", "-m", "x", "extra"}, exitUsage, "no arguments"},
+		{[]string{"-C", dir, "bogus"}, exitUsage, "unknown command"},
+		{[]string{"-C", dir, "log", "--no-such-flag"}, exitUsage, "no-such-flag"},
+		{[]string{"-C", dir, "log", "-n", "x"}, exitUsage, ""},
+		{[]string{"-C", dir, "cat", "nocolon"}, exitUsage, "REV:PATH"},
+		{[]string{"-C", dir, "checkout"}, exitUsage, "one revision"},
+		{[]string{"-C", dir, "rev-parse", "nope"}, exitError, "unknown revision"},
+		{[]string{"-C", t.TempDir(), "status"}, exitError, "not a mesh repository"},
+		{[]string{"-C", filepath.Join(dir, "missing"), "status"}, exitUsage, "missing"},
+		{[]string{"-C", t.TempDir(), "status", "--json"}, exitError, `"exitCode":1`},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"mesh"}, c.args...), &out, &errb)
+		if code != c.code || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("mesh %s: exit %d, stderr %q; want exit %d with %q", strings.Join(c.args, " "), code, errb.String(), c.code, c.err)
+		}
+		if code != exitOK && strings.Count(strings.TrimSpace(errb.String()), "\n") > 1 {
+			t.Errorf("mesh %s: error is more than two lines: %q", strings.Join(c.args, " "), errb.String())
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// meshBin returns a copy of the mesh command (this test binary under the
+// name testscript.Main gave it) in a directory any user may enter.
+func meshBin(t *testing.T) string {
+	t.Helper()
+	src, err := exec.LookPath("mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := openDir(t)
+	dst := filepath.Join(dir, "mesh")
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	return dst
+}
+
+// openDir returns a temporary directory that every user may enter and
+// write (t.TempDir's are private to the owner).
+func openDir(t *testing.T) string {
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o777)
+	return dir
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runMesh(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, o.String(), e.String()}
+}
+
+func meshCmd(bin, dir string, args ...string) *exec.Cmd {
+	c := exec.Command(bin, args...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "MESH_AUTHOR=test")
+	return c
+}
+
+func mustMesh(t *testing.T, bin, dir string, args ...string) string {
+	t.Helper()
+	r := runMesh(t, meshCmd(bin, dir, args...))
+	if r.code != 0 {
+		t.Fatalf("mesh %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+// TestUnreadableFile: a file mesh cannot read is named in a one-line
+// error, the exit code is 1, and nothing is committed. As root every file
+// is readable, so the command runs as nobody there.
+func TestUnreadableFile(t *testing.T) {
+	bin := meshBin(t)
+	dir := openDir(t)
+	mustMesh(t, bin, dir, "init")
+	os.WriteFile(filepath.Join(dir, "ok.txt"), []byte("fine"), 0o644)
+	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("secret"), 0o000)
+	cmd := meshCmd(bin, dir, "commit", "-m", "x")
+	if os.Geteuid() == 0 {
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && p != filepath.Join(dir, "secret.txt") {
+				os.Chmod(p, fi.Mode().Perm()|0o777)
+			}
+			return nil
+		})
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	r := runMesh(t, cmd)
+	if r.code != 1 || !strings.Contains(r.stderr, "secret.txt") || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runMesh(t, meshCmd(bin, dir, "log")); r.code != 1 || !strings.Contains(r.stderr, "no commits yet") {
+		t.Fatalf("a commit was made: %+v", r)
+	}
+}
+
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.IsDir() && fi.Name() == ".mesh" {
+			return filepath.SkipDir
+		}
+		rel, _ := filepath.Rel(dir, p)
+		io.WriteString(h, rel+"\x00"+fi.Mode().String()+"\x00")
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			h.Write(b)
+		}
+		return nil
+	})
+	return string(h.Sum(nil))
+}
+
+// TestKilledCommit kills mesh commit with SIGKILL at different moments:
+// every time the store passes fsck, the working tree is untouched, and a
+// later commit succeeds.
+func TestKilledCommit(t *testing.T) {
+	bin := meshBin(t)
+	dir := t.TempDir()
+	mustMesh(t, bin, dir, "init")
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 40; i++ {
+		b := make([]byte, 1<<20+rng.Intn(2<<20))
+		rng.Read(b)
+		os.WriteFile(filepath.Join(dir, "f"+string(rune('a'+i%26))+string(rune('a'+i/26))), b, 0o644)
+	}
+	before := treeDigest(t, dir)
+	for round, delay := range []time.Duration{0, 5, 20, 40, 80, 120, 200, 300} {
+		cmd := meshCmd(bin, dir, "commit", "-m", "killed")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		if r := runMesh(t, meshCmd(bin, dir, "fsck")); r.code != 0 {
+			t.Fatalf("round %d: fsck after kill: %s %s", round, r.stdout, r.stderr)
+		}
+		if treeDigest(t, dir) != before {
+			t.Fatalf("round %d: the working tree changed", round)
+		}
+		// Start over from no commit, unless the killed one got through.
+		mustMesh(t, bin, dir, "status")
+	}
+	mustMesh(t, bin, dir, "commit", "-m", "survivor", "--allow-empty")
+	if out := mustMesh(t, bin, dir, "fsck", "--read-data"); !strings.Contains(out, "re-hashed") {
+		t.Fatalf("fsck --read-data: %s", out)
+	}
+	if out := mustMesh(t, bin, dir, "status"); !strings.Contains(out, "working tree clean") {
+		t.Fatalf("status after commit: %s", out)
+	}
+}
+
+// TestTwoCommitProcesses: two mesh commit at once on one repository; one
+// waits for the other's lock; both succeed, history is linear, fsck clean.
+func TestTwoCommitProcesses(t *testing.T) {
+	bin := meshBin(t)
+	dir := t.TempDir()
+	mustMesh(t, bin, dir, "init")
+	b := make([]byte, 8<<20)
+	rand.New(rand.NewSource(2)).Read(b)
+	os.WriteFile(filepath.Join(dir, "big"), b, 0o644)
+	var wg sync.WaitGroup
+	res := make([]result, 2)
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = runMesh(t, meshCmd(bin, dir, "commit", "--allow-empty", "-m", "c"))
+		}()
+	}
+	wg.Wait()
+	for _, r := range res {
+		if r.code != 0 {
+			t.Fatalf("concurrent commit failed: %+v", r)
+		}
+	}
+	if out := mustMesh(t, bin, dir, "log", "--oneline"); strings.Count(out, "\n") != 2 {
+		t.Fatalf("log:\n%s", out)
+	}
+	mustMesh(t, bin, dir, "fsck", "--read-data")
+}
