@@ -1,0 +1,202 @@
+// Command meshbench times whole mesh processes beside git, restic and rsync
+// on the same data in the same run, and prints the ratios the issues set
+// targets for. It builds mesh from this checkout, generates or copies its
+// data sets into a scratch directory, and removes them afterwards.
+//
+//	go run ./cmd/meshbench [-only NAME,...] [-size BYTES] [-runs N] [-keep]
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// measurement is one timed process.
+type measurement struct {
+	Wall   time.Duration `json:"wallNs"`
+	MaxRSS int64         `json:"maxRssKiB"`
+}
+
+// row is one scenario: mesh's time and each other tool's.
+type row struct {
+	Scenario string                 `json:"scenario"`
+	Mesh     measurement            `json:"mesh"`
+	Others   map[string]measurement `json:"others"`
+	Target   string                 `json:"target"`
+	Note     string                 `json:"note,omitempty"`
+}
+
+type bench struct {
+	work, mesh string
+	runs       int
+	size       int64
+	rows       []row
+	env        []string
+}
+
+func main() {
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,gotree,status,onefile,restore)")
+	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
+	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
+	keep := flag.Bool("keep", false, "keep the scratch directory")
+	asJSON := flag.Bool("json", false, "print results as JSON")
+	flag.Parse()
+
+	work, err := os.MkdirTemp("", "meshbench-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(work)
+	} else {
+		fmt.Fprintln(os.Stderr, "scratch directory:", work)
+	}
+	b := &bench{work: work, runs: *runs, size: *size}
+	b.env = append(os.Environ(), "RESTIC_PASSWORD=meshbench", "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b", "MESH_AUTHOR=bench")
+	b.mesh = filepath.Join(work, "mesh")
+	fmt.Fprintln(os.Stderr, "building mesh…")
+	b.must("", "go", "build", "-o", b.mesh, "./cmd/mesh")
+
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s != "" {
+			want[s] = true
+		}
+	}
+	run := func(name string, f func()) {
+		if len(want) == 0 || want[name] {
+			fmt.Fprintln(os.Stderr, "scenario", name, "…")
+			f()
+		}
+	}
+	run("bigfile", b.bigFile)
+	goTree := ""
+	if len(want) == 0 || want["gotree"] || want["status"] || want["onefile"] || want["restore"] {
+		goTree = b.copyGoTree()
+	}
+	run("gotree", func() { b.firstCommit(goTree) })
+	run("status", func() { b.status(goTree) })
+	run("onefile", func() { b.oneFile(goTree) })
+	run("restore", func() { b.restore(goTree) })
+
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		check(enc.Encode(b.rows))
+		return
+	}
+	b.print()
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshbench:", err)
+		os.Exit(1)
+	}
+}
+
+// time runs a command in dir and measures it; output is discarded unless
+// the command fails.
+func (b *bench) time(dir string, name string, args ...string) (measurement, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = b.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{Wall: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && cmd.ProcessState != nil {
+		m.MaxRSS = ru.Maxrss
+	}
+	if err != nil {
+		return m, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
+	}
+	return m, nil
+}
+
+func (b *bench) must(dir, name string, args ...string) measurement {
+	m, err := b.time(dir, name, args...)
+	check(err)
+	return m
+}
+
+// shell times a shell pipeline (git add + commit is two commands).
+func (b *bench) shell(dir, script string) (measurement, error) {
+	return b.time(dir, "sh", "-c", script)
+}
+
+func have(tool string) bool {
+	_, err := exec.LookPath(tool)
+	return err == nil
+}
+
+func (b *bench) median(dir string, name string, args ...string) measurement {
+	var ms []measurement
+	for i := 0; i < b.runs; i++ {
+		ms = append(ms, b.must(dir, name, args...))
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Wall < ms[j].Wall })
+	return ms[len(ms)/2]
+}
+
+func (b *bench) add(r row) { b.rows = append(b.rows, r) }
+
+func (b *bench) print() {
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "scenario\tmesh\tpeak RSS\tother\ttime\tratio mesh/other\ttarget")
+	for _, r := range b.rows {
+		names := make([]string, 0, len(r.Others))
+		for n := range r.Others {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			fmt.Fprintf(w, "%s\t%s\t%s\t-\t-\t-\t%s\n", r.Scenario, secs(r.Mesh.Wall), mib(r.Mesh.MaxRSS), r.Target)
+		}
+		for i, n := range names {
+			o := r.Others[n]
+			label, rss := r.Scenario, mib(r.Mesh.MaxRSS)
+			mt := secs(r.Mesh.Wall)
+			if i > 0 {
+				label, rss, mt = "", "", ""
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f×\t%s\n", label, mt, rss, n, secs(o.Wall), float64(r.Mesh.Wall)/float64(o.Wall), r.Target)
+		}
+		if r.Note != "" {
+			fmt.Fprintf(w, "\t(%s)\n", r.Note)
+		}
+	}
+	w.Flush()
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+func mib(kib int64) string        { return fmt.Sprintf("%d MiB", kib/1024) }
+
+// writeRandom writes n pseudo-random bytes (incompressible, like media).
+func writeRandom(path string, n int64, seed int64) {
+	f, err := os.Create(path)
+	check(err)
+	defer f.Close()
+	_, err = io.CopyN(f, rand.New(rand.NewSource(seed)), n)
+	check(err)
+}
+
+// copyTree copies src to dst with cp -a, so every tool sees identical files.
+func (b *bench) copyTree(src, dst string) {
+	b.must("", "cp", "-a", src, dst)
+}
+
+func execOutput(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).Output()
+}
