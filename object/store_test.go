@@ -82,12 +82,6 @@ func TestStorePutGet(t *testing.T) {
 	}
 }
 
-func packFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
-	return m
-}
-
 // TestCorruptByteIsDetected flips one byte of a pack: reading that object
 // fails naming it, other objects still read.
 func TestCorruptByteIsDetected(t *testing.T) {
@@ -96,15 +90,10 @@ func TestCorruptByteIsDetected(t *testing.T) {
 	bb := make([]byte, 5000)
 	rand.New(rand.NewSource(2)).Read(bb)
 	ids := put(t, s, a, bb)
-	packs := packFiles(t, s.Dir())
-	if len(packs) != 1 {
-		t.Fatalf("%d packs", len(packs))
-	}
 	loc, _ := s.lookup(ids[1])
-	raw, _ := os.ReadFile(packs[0])
+	raw, _ := os.ReadFile(loc.pack.path)
 	raw[loc.off+100] ^= 0xff
-	os.Chmod(packs[0], 0o644)
-	if err := os.WriteFile(packs[0], raw, 0o644); err != nil {
+	if err := os.WriteFile(loc.pack.path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s2, _ := OpenStore(s.Dir())
@@ -306,4 +295,37 @@ func TestLockWaitsThenFails(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	l2.Release()
+}
+
+// TestMetadataPackFinishesLast: a file object never becomes visible before
+// its chunks, however the chunk packs fill up.
+func TestMetadataPackFinishesLast(t *testing.T) {
+	s, _ := newStore(t)
+	b := s.NewBatch()
+	big := make([]byte, laneMin)
+	rand.New(rand.NewSource(9)).Read(big)
+	var refs []ChunkRef
+	for i := 0; i < 4; i++ {
+		big[0] = byte(i)
+		id, err := b.Put(TypeChunk, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ChunkRef{ID: id, Size: int64(len(big))})
+	}
+	file, _ := b.Put(TypeFile, (&File{Chunks: refs}).Encode())
+	if s.Has(file) {
+		t.Fatal("file object visible before Finish")
+	}
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		if !s.Has(r.ID) {
+			t.Fatal("chunk missing after Finish")
+		}
+	}
+	if !s.Has(file) {
+		t.Fatal("file object missing after Finish")
+	}
 }

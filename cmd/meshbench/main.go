@@ -108,6 +108,9 @@ func check(err error) {
 // time runs a command in dir and measures it; output is discarded unless
 // the command fails.
 func (b *bench) time(dir string, name string, args ...string) (measurement, error) {
+	// Start every tool with no dirty pages of the previous one's still being
+	// written back, so each pays only for its own writes.
+	syscall.Sync()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = b.env
