@@ -60,7 +60,7 @@ func (r *Repo) Diff(ctx context.Context, revs []string, paths []string) (*DiffRe
 		} else if from, err = side(revs[0]); err != nil {
 			return nil, err
 		}
-		snap, err := r.scanHashOnly(ctx, nil)
+		snap, err := r.scanHashOnly(ctx, false)
 		if err != nil {
 			return nil, err
 		}

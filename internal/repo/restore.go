@@ -83,7 +83,7 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, nil)
+	snap, err := r.scanHashOnly(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (r *Repo) Checkout(ctx context.Context, rev string, meter *progress.Meter) 
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, nil)
+	snap, err := r.scanHashOnly(ctx, true)
 	if err != nil {
 		return nil, err
 	}

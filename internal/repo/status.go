@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
 )
@@ -43,12 +42,13 @@ func (o overlay) ReadTree(id object.ID) (*object.Tree, error) {
 }
 
 // scanHashOnly scans the working tree without storing anything, using and
-// refreshing the stat cache.
-func (r *Repo) scanHashOnly(ctx context.Context, meter *progress.Meter) (*worktree.Snapshot, error) {
+// refreshing the stat cache. keepIndex asks for the full new stat cache in
+// the snapshot (checkout and restore update and save it).
+func (r *Repo) scanHashOnly(ctx context.Context, keepIndex bool) (*worktree.Snapshot, error) {
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
-		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, Meter: meter, Now: r.Now,
+		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, KeepIndex: keepIndex, Now: r.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, nil)
+	snap, err := r.scanHashOnly(ctx, false)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ const racyWindow = int64(time.Second)
 const indexMagic = "MESHWTI1"
 
 // Lookup returns the cached ID of path if st still matches its entry.
-func (ix *Index) Lookup(path string, kind object.Kind, st statInfo) (object.ID, bool) {
+func (ix *Index) Lookup(path []byte, kind object.Kind, st statInfo) (object.ID, bool) {
 	if ix == nil {
 		return object.ZeroID, false
 	}
@@ -120,18 +120,18 @@ func (ix *Index) Close() {
 	ix.mapped, ix.offs = nil, nil
 }
 
-func (ix *Index) get(path string) (IndexEntry, bool) {
+func (ix *Index) get(path []byte) (IndexEntry, bool) {
 	if ix.m != nil {
-		e, ok := ix.m[path]
+		e, ok := ix.m[string(path)]
 		return e, ok
 	}
 	if ix.offs != nil {
 		i := sort.Search(len(ix.offs), func(i int) bool {
 			name, _ := ix.mappedAt(i)
-			return string(name) >= path
+			return bytes.Compare(name, path) >= 0
 		})
 		if i < len(ix.offs) {
-			if name, rest := ix.mappedAt(i); string(name) == path {
+			if name, rest := ix.mappedAt(i); bytes.Equal(name, path) {
 				return decodeEntry(rest), true
 			}
 		}
@@ -140,8 +140,8 @@ func (ix *Index) get(path string) (IndexEntry, bool) {
 	if !ix.sorted {
 		ix.sort()
 	}
-	i := sort.Search(len(ix.list), func(i int) bool { return ix.list[i].path >= path })
-	if i < len(ix.list) && ix.list[i].path == path {
+	i := sort.Search(len(ix.list), func(i int) bool { return ix.list[i].path >= string(path) })
+	if i < len(ix.list) && ix.list[i].path == string(path) {
 		return ix.list[i].IndexEntry, true
 	}
 	return IndexEntry{}, false

@@ -25,6 +25,8 @@ type ScanOptions struct {
 	Chunker *object.Chunker
 	// Index is the previous stat cache; nil reads every file.
 	Index *Index
+	// KeepIndex builds Snapshot.Index even when no file had to be read.
+	KeepIndex bool
 	// Have, when set, must confirm a cached ID before it is trusted. A
 	// commit passes the store's Has: the cache may have been filled by a
 	// status, which hashes without storing.
@@ -62,7 +64,7 @@ type dirNode struct {
 
 type entryNode struct {
 	e      object.Entry
-	path   string
+	parent *dirNode
 	sub    *dirNode
 	st     statInfo
 	target string // a symlink's target
@@ -94,7 +96,9 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	}
 	snap.HashedFiles = len(jobs)
 	snap.HashedBytes = total
-	id, err := buildTrees(top, o.Sink, snap)
+	// A status that read nothing has nothing new to remember; skipping the
+	// new stat cache spares a path string and an entry per file.
+	id, err := buildTrees(top, o.Sink, snap, o.KeepIndex || len(jobs) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +135,7 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 		return nil, err
 	}
 	d := &dirNode{path: rel}
+	var key []byte
 	var subdirs []*entryNode
 	var jobs []*entryNode
 	slab := make([]entryNode, len(ents)) // one allocation for the directory
@@ -144,12 +149,8 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 				continue
 			}
 		}
-		path := name
-		if rel != "" {
-			path = rel + "/" + name
-		}
 		n := &slab[i]
-		n.path, n.e.Name, n.st = path, name, de.st
+		n.parent, n.e.Name, n.st = d, name, de.st
 		switch m := de.st.mode; {
 		case m.IsDir():
 			n.e.Kind = object.KindDir
@@ -169,7 +170,14 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 				n.e.Kind = object.KindExec
 			}
 			n.e.Size = n.st.size
-			if id, ok := w.ix.Lookup(path, n.e.Kind, n.st); ok && (w.have == nil || w.have(id)) {
+			// The key is built in a scratch buffer: a clean status then
+			// allocates no path strings at all.
+			key = append(key[:0], rel...)
+			if rel != "" {
+				key = append(key, '/')
+			}
+			key = append(key, name...)
+			if id, ok := w.ix.Lookup(key, n.e.Kind, n.st); ok && (w.have == nil || w.have(id)) {
 				n.e.ID = id
 			} else {
 				jobs = append(jobs, n)
@@ -244,7 +252,7 @@ func hashFiles(ctx context.Context, root string, jobs []*entryNode, o ScanOption
 }
 
 func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) error {
-	abs := filepath.Join(root, filepath.FromSlash(j.path))
+	abs := filepath.Join(root, filepath.FromSlash(j.path()))
 	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", abs, err)
@@ -273,12 +281,20 @@ func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) err
 	return nil
 }
 
-func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot) (object.ID, error) {
+// path returns the entry's slash-separated path from the root.
+func (n *entryNode) path() string {
+	if n.parent.path == "" {
+		return n.e.Name
+	}
+	return n.parent.path + "/" + n.e.Name
+}
+
+func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot, keepIndex bool) (object.ID, error) {
 	t := &object.Tree{Entries: make([]object.Entry, 0, len(d.entries))}
 	for _, n := range d.entries {
 		switch n.e.Kind {
 		case object.KindDir:
-			id, err := buildTrees(n.sub, sink, snap)
+			id, err := buildTrees(n.sub, sink, snap, keepIndex)
 			if err != nil {
 				return object.ZeroID, err
 			}
@@ -288,7 +304,9 @@ func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot) (object.ID, error)
 				return object.ZeroID, err
 			}
 		default:
-			snap.Index.add(n.path, IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID})
+			if keepIndex {
+				snap.Index.add(n.path(), IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID})
+			}
 		}
 		t.Entries = append(t.Entries, n.e)
 	}
