@@ -191,7 +191,11 @@ func historyCommands(st *state) []*cli.Command {
 					return err
 				}
 				defer r.Close()
-				d, err := r.Diff(c.Context, revs, paths)
+				rel, err := relPaths(r, paths)
+				if err != nil {
+					return err
+				}
+				d, err := r.Diff(c.Context, revs, rel)
 				if err != nil {
 					return err
 				}

@@ -26,7 +26,12 @@ func restoreCommands(st *state) []*cli.Command {
 				}
 				defer r.Close()
 				meter := progress.Start(os.Stderr, "restore")
-				res, err := r.Restore(c.Context, repo.RestoreOptions{Source: c.String("source"), To: c.String("to"), Paths: c.Args().Slice(), Meter: meter})
+				paths, err := relPaths(r, c.Args().Slice())
+				if err != nil {
+					meter.Done()
+					return err
+				}
+				res, err := r.Restore(c.Context, repo.RestoreOptions{Source: c.String("source"), To: c.String("to"), Paths: paths, Meter: meter})
 				meter.Done()
 				if err != nil {
 					return err
@@ -74,4 +79,21 @@ func restoreCommands(st *state) []*cli.Command {
 			}),
 		},
 	}
+}
+
+// relPaths turns command-line paths into paths from the repository root;
+// "." anywhere means the whole tree.
+func relPaths(r *repo.Repo, args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		p, err := r.RelPath(a)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		if p == "" {
+			return nil, nil
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

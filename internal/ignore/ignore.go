@@ -76,8 +76,11 @@ func (r *Rules) With(content []byte, dir []string) *Rules {
 func (r *Rules) Active() bool { return r != nil && len(r.patterns) > 0 }
 
 // Ignored reports whether path (components from the root) is ignored.
+// A .mesh entry is, at any depth and in any letter case: it is another
+// repository's metadata (as git treats nested .git), and a tree may never
+// hold one (checkout refuses such paths).
 func (r *Rules) Ignored(path []string, isDir bool) bool {
-	if len(path) == 1 && path[0] == MetaDir {
+	if len(path) > 0 && strings.EqualFold(path[len(path)-1], MetaDir) {
 		return true
 	}
 	if r == nil {

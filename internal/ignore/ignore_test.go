@@ -27,6 +27,8 @@ func TestRules(t *testing.T) {
 		ignored bool
 	}{
 		{rootRules, ".mesh", true, true},
+		{rootRules, "nested/.mesh", true, true},
+		{rootRules, ".MESH", false, true},
 		{rootRules, "a.log", false, true},
 		{rootRules, "keep.log", false, false},
 		{rootRules, "a.txt", false, false},

@@ -1,6 +1,7 @@
 package worktree
 
 import (
+	"strings"
 	"context"
 	"fmt"
 	"io/fs"
@@ -144,7 +145,7 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 		if !object.ValidName(name) {
 			continue
 		}
-		if rules.Active() || len(dir) == 0 {
+		if rules.Active() || strings.EqualFold(name, ignore.MetaDir) {
 			if rules.Ignored(append(dir[:len(dir):len(dir)], name), de.st.mode.IsDir()) {
 				continue
 			}
