@@ -21,9 +21,10 @@ type Op struct {
 }
 
 // maxEditCost bounds the Myers search: past it the middle of the diff is
-// reported as one replacement, which is correct but not minimal. It keeps
-// memory at O(maxEditCost²) on pathological inputs.
-const maxEditCost = 4096
+// reported as one replacement, which is correct but not minimal. The trace
+// keeps 2d+1 diagonals for each step d, so memory stays under
+// maxEditCost² ints (8 MB) on pathological inputs.
+const maxEditCost = 1000
 
 // Lines splits b into lines, each keeping its "\n" (the last may lack one),
 // so that joining them gives b back byte for byte.
@@ -101,10 +102,11 @@ func myers(x, y []int, ao, bo int) []Op {
 	}
 	off := max + 1
 	v := make([]int, 2*max+3)
+	// trace[d] holds v[k] for k in [-d, d] as it was before step d.
 	var trace [][]int
 	found := false
 	for d := 0; d <= max && !found; d++ {
-		trace = append(trace, append([]int(nil), v...))
+		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
 			var i int
 			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
@@ -132,14 +134,15 @@ func myers(x, y []int, ao, bo int) []Op {
 	i, j := n, m
 	for d := len(trace) - 1; d > 0; d-- {
 		vv := trace[d]
+		at := func(k int) int { return vv[k+d] }
 		k := i - j
 		var pk int
-		if k == -d || (k != d && vv[off+k-1] < vv[off+k+1]) {
+		if k == -d || (k != d && at(k-1) < at(k+1)) {
 			pk = k + 1
 		} else {
 			pk = k - 1
 		}
-		pi := vv[off+pk]
+		pi := at(pk)
 		pj := pi - pk
 		for i > pi && j > pj {
 			rev = append(rev, Op{Kind: Equal, A0: ao + i - 1, A1: ao + i, B0: bo + j - 1, B1: bo + j})
