@@ -17,23 +17,16 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "show commits reachable from REV (default HEAD), newest first",
 			ArgsUsage: "[REV]",
 			Flags:     []cli.Flag{jsonFlag, &cli.IntFlag{Name: "n", Aliases: []string{"max-count"}, Usage: "show at most `N` commits"}, &cli.BoolFlag{Name: "oneline", Usage: "one line per commit"}},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return usagef("log takes at most one revision")
 				}
 				if c.Int("n") < 0 {
 					return usagef("-n must not be negative")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				rev := c.Args().First()
-				if rev == "" {
-					rev = "HEAD"
-				}
-				id, err := r.Resolve(rev)
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				id, err := r.Resolve(revArg(c))
 				if err != nil {
 					return err
 				}
@@ -63,20 +56,13 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "show a commit and its changes against its first parent",
 			ArgsUsage: "[REV]",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return usagef("show takes one revision")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				rev := c.Args().First()
-				if rev == "" {
-					rev = "HEAD"
-				}
-				id, err := r.Resolve(rev)
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				id, err := r.Resolve(revArg(c))
 				if err != nil {
 					return err
 				}
@@ -111,19 +97,13 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "list a directory of a commit",
 			ArgsUsage: "[REV[:PATH]]",
 			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "r", Aliases: []string{"recursive"}, Usage: "list subdirectories too"}},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return usagef("ls takes one REV[:PATH]")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
-				spec := c.Args().First()
-				if spec == "" {
-					spec = "HEAD"
-				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				spec := revArg(c)
 				e, _, err := r.ResolveEntry(spec)
 				if err != nil {
 					return err
@@ -146,15 +126,12 @@ func historyCommands(st *state) []*cli.Command {
 			Name:      "cat",
 			Usage:     "print the content of a file in a commit",
 			ArgsUsage: "REV:PATH",
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() != 1 || !strings.Contains(c.Args().First(), ":") {
 					return usagef("cat takes one REV:PATH, e.g. HEAD:README.md")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
 				spec := c.Args().First()
 				e, id, err := r.ResolveEntry(spec)
 				if err != nil {
@@ -181,16 +158,13 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "show changes: HEAD against the working tree, REV against it, or REV against REV",
 			ArgsUsage: "[REV [REV]] [-- PATH...]",
 			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "name-status", Usage: "only list changed paths"}},
-			Action: action(st, func(c *cli.Context) error {
-				revs, paths := splitDashDash(st, c)
-				if len(revs) > 2 {
+			Action: repoAction(st, func(c *cli.Context) error {
+				if revs, _ := splitDashDash(st, c); len(revs) > 2 {
 					return usagef("diff takes at most two revisions; put paths after --")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				revs, paths := splitDashDash(st, c)
 				rel, err := relPaths(r, paths)
 				if err != nil {
 					return err
@@ -216,15 +190,12 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "print the full commit ID a revision names",
 			ArgsUsage: "REV...",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() == 0 {
 					return usagef("rev-parse takes at least one revision")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
 				var ids []object.ID
 				for _, rev := range c.Args().Slice() {
 					id, err := r.Resolve(rev)

@@ -123,10 +123,10 @@ func report(st *state, err error) int {
 		hint = "run mesh fsck --read-data to see what is damaged"
 	case errors.Is(err, worktree.ErrUnsafePath):
 		hint = "the tree holds a path that would escape the folder; it was not written"
-	case errors.Is(err, repo.ErrNotRepo), errors.Is(err, repo.ErrUnknownRev),
-		errors.Is(err, repo.ErrUncommitted), errors.Is(err, object.ErrLocked),
-		errors.Is(err, object.ErrNotFound), errors.Is(err, object.ErrPathNotFound):
 	}
+	// Every other kind (repo.ErrNotRepo, ErrUnknownRev, ErrUncommitted,
+	// object.ErrLocked, ErrNotFound, ErrPathNotFound, ...) is an error whose
+	// message already says what to do: exit 1.
 	if st.json {
 		out := map[string]any{"error": err.Error(), "exitCode": code}
 		if hint != "" {
@@ -156,8 +156,33 @@ func action(st *state, f func(c *cli.Context) error) cli.ActionFunc {
 	}
 }
 
-// openRepo opens the repository around the current directory.
-func openRepo() (*repo.Repo, error) { return repo.Open(".") }
+// repoAction wraps a command that works on the repository around the
+// current directory: check validates the arguments first (so a usage error
+// wins over "not a repository"), then the repository is opened for f and
+// closed after it.
+func repoAction(st *state, check func(*cli.Context) error, f func(*cli.Context, *repo.Repo) error) cli.ActionFunc {
+	return action(st, func(c *cli.Context) error {
+		if check != nil {
+			if err := check(c); err != nil {
+				return err
+			}
+		}
+		r, err := repo.Open(".")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return f(c, r)
+	})
+}
+
+// revArg returns the first argument, or HEAD.
+func revArg(c *cli.Context) string {
+	if rev := c.Args().First(); rev != "" {
+		return rev
+	}
+	return "HEAD"
+}
 
 func (st *state) printJSON(v any) error {
 	enc := json.NewEncoder(st.stdout)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/urfave/cli/v2"
 )
@@ -14,12 +15,7 @@ func maintCommands(st *state) []*cli.Command {
 			Name:  "fsck",
 			Usage: "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"}},
-			Action: action(st, func(c *cli.Context) error {
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				rep, err := object.Fsck(c.Context, r.Store, r.Refs, c.Bool("read-data"))
 				if err != nil {
 					return err
@@ -51,12 +47,7 @@ func maintCommands(st *state) []*cli.Command {
 			Name:  "gc",
 			Usage: "delete objects no ref, HEAD or reflog entry needs",
 			Flags: []cli.Flag{jsonFlag, &cli.DurationFlag{Name: "grace", Value: object.DefaultGrace, Usage: "leave packs younger than this alone (protects concurrent writers)"}},
-			Action: action(st, func(c *cli.Context) error {
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				lock, err := r.Lock(c.Context)
 				if err != nil {
 					return err

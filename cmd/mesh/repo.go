@@ -40,15 +40,12 @@ func repoCommands(st *state) []*cli.Command {
 			Name:  "status",
 			Usage: "show how the working tree differs from HEAD",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "short", Aliases: []string{"s"}, Usage: "one line per path"}},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 0 {
 					return usagef("status takes no arguments")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
 				s, err := r.Status(c.Context)
 				if err != nil {
 					return err
@@ -84,18 +81,15 @@ func repoCommands(st *state) []*cli.Command {
 				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "the commit message (required)"},
 				&cli.BoolFlag{Name: "allow-empty", Usage: "commit even when nothing changed"},
 			},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 0 {
 					return usagef("commit takes no arguments (it snapshots the whole folder): %s", strings.Join(c.Args().Slice(), " "))
 				}
 				if !c.IsSet("message") {
 					return usagef("commit needs a message: mesh commit -m MESSAGE")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
 				meter := progress.Start(os.Stderr, "commit")
 				res, err := r.Commit(c.Context, repo.CommitOptions{Message: c.String("message"), AllowEmpty: c.Bool("allow-empty"), Meter: meter})
 				meter.Done()

@@ -19,12 +19,7 @@ func restoreCommands(st *state) []*cli.Command {
 				&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "the commit to restore from (default HEAD)"},
 				&cli.StringFlag{Name: "to", Usage: "write into `DIR` instead of the working tree"},
 			},
-			Action: action(st, func(c *cli.Context) error {
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				meter := progress.Start(os.Stderr, "restore")
 				paths, err := relPaths(r, c.Args().Slice())
 				if err != nil {
@@ -52,15 +47,12 @@ func restoreCommands(st *state) []*cli.Command {
 			Usage:     "move HEAD to REV and update the working tree (refuses to overwrite uncommitted changes)",
 			ArgsUsage: "REV",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: action(st, func(c *cli.Context) error {
+			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return usagef("checkout takes one revision")
 				}
-				r, err := openRepo()
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
 				meter := progress.Start(os.Stderr, "checkout")
 				res, err := r.Checkout(c.Context, c.Args().First(), meter)
 				meter.Done()

@@ -69,8 +69,7 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 		if err := worktree.Apply(ctx, dst, changes, worktree.ApplyOptions{Store: r.Store, Meter: o.Meter}); err != nil {
 			return nil, err
 		}
-		n, _ := countFiles(changes)
-		res.Written = int(n)
+		res.Written, _ = tally(changes)
 		return res, nil
 	}
 
@@ -125,13 +124,7 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 		return nil, err
 	}
 	snap.Index.Save(r.indexPath())
-	for _, c := range keep {
-		if c.New == nil && c.Old != nil && c.Old.Kind != object.KindDir {
-			res.Removed++
-		} else if c.New != nil && c.New.Kind != object.KindDir {
-			res.Written++
-		}
-	}
+	res.Written, res.Removed = tally(keep)
 	return res, nil
 }
 
@@ -189,6 +182,20 @@ func countFiles(changes []object.Change) (int64, int64) {
 		}
 	}
 	return n, b
+}
+
+// tally counts the files (not directories) that applying changes writes
+// and removes.
+func tally(changes []object.Change) (written, removed int) {
+	for _, c := range changes {
+		switch {
+		case c.New != nil && c.New.Kind != object.KindDir:
+			written++
+		case c.Old != nil && c.Old.Kind != object.KindDir:
+			removed++
+		}
+	}
+	return written, removed
 }
 
 // CheckoutResult says where HEAD is now.
@@ -251,13 +258,7 @@ func (r *Repo) Checkout(ctx context.Context, rev string, meter *progress.Meter) 
 	}
 	snap.Index.Save(r.indexPath())
 	res := &CheckoutResult{ID: target, Branch: branch}
-	for _, c := range changes {
-		if c.New == nil && c.Old.Kind != object.KindDir {
-			res.Removed++
-		} else if c.New != nil && c.New.Kind != object.KindDir {
-			res.Written++
-		}
-	}
+	res.Written, res.Removed = tally(changes)
 	return res, nil
 }
 
