@@ -1,13 +1,13 @@
 package worktree
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
