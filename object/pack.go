@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,8 +23,11 @@ import (
 //	       count × { ID(32) offset(8) stored(4) raw(4) type(1) comp(1) }, sorted by ID
 //	       BLAKE3-256 of all the above (32)
 //
-// A pack is named by the BLAKE3 of its bytes. The per-object header inside
-// the pack is redundant with the index so that a lost index can be rebuilt.
+// A pack is named by its index's checksum (BLAKE3 of the index, which lists
+// every object's ID, place and size): as unique as hashing the pack's
+// bytes, which would mean reading every byte a second time. The per-object
+// header inside the pack is redundant with the index so that a lost index
+// can be rebuilt.
 const (
 	packMagic    = "MESHPACK"
 	indexMagic   = "MESHIDX1"
@@ -137,7 +139,6 @@ type packWriter struct {
 	dir     string
 	f       *os.File
 	w       *bufio.Writer
-	h       *blake3.Hasher
 	off     int64
 	entries []idxEntry
 }
@@ -147,8 +148,8 @@ func newPackWriter(dir string) (*packWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pack in %s: %w", dir, err)
 	}
-	pw := &packWriter{dir: dir, f: f, h: blake3.New()}
-	pw.w = bufio.NewWriterSize(io.MultiWriter(f, pw.h), 1<<20)
+	pw := &packWriter{dir: dir, f: f}
+	pw.w = bufio.NewWriterSize(f, 1<<20)
 	var hdr [12]byte
 	copy(hdr[:], packMagic)
 	binary.BigEndian.PutUint32(hdr[8:], packVersion)
@@ -204,9 +205,9 @@ func (pw *packWriter) finish() (*packFile, error) {
 	if err := pw.f.Close(); err != nil {
 		return fail(fmt.Errorf("close pack %s: %w", tmp, err))
 	}
-	var sum [32]byte
-	pw.h.Sum(sum[:0])
-	name := fmt.Sprintf("%x", sum)
+	sort.Slice(pw.entries, func(i, j int) bool { return bytes.Compare(pw.entries[i].id[:], pw.entries[j].id[:]) < 0 })
+	idx := encodeIndex(pw.entries)
+	name := fmt.Sprintf("%x", idx[len(idx)-32:])
 	final := filepath.Join(pw.dir, name+".pack")
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
@@ -215,8 +216,6 @@ func (pw *packWriter) finish() (*packFile, error) {
 	if err := SyncDir(pw.dir); err != nil {
 		return nil, err
 	}
-	sort.Slice(pw.entries, func(i, j int) bool { return bytes.Compare(pw.entries[i].id[:], pw.entries[j].id[:]) < 0 })
-	idx := encodeIndex(pw.entries)
 	if err := WriteFileAtomic(filepath.Join(pw.dir, name+".idx"), idx, 0o444, true); err != nil {
 		return nil, err
 	}
