@@ -1,0 +1,180 @@
+package merge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/mesh-sync/mesh/object"
+)
+
+// MergeAuthor is the author of every merge commit: a merge is made by the
+// rule, not by a person, so that every device makes the same one.
+const MergeAuthor = "mesh"
+
+// Result is what merging two commits gave.
+type Result struct {
+	// ID is the merged commit: one of the inputs for a fast-forward or
+	// when one contains the other, else a new merge commit.
+	ID          object.ID
+	FastForward bool
+	Conflicts   []object.Conflict
+}
+
+// Order returns the two commits as (winner, loser) under the convergence
+// rule: the later commit time wins, ties go to the larger ID. Every device
+// computes the same order from the same commits.
+func Order(a object.ID, ca *object.Commit, b object.ID, cb *object.Commit) (object.ID, object.ID) {
+	if ca.Time != cb.Time {
+		if ca.Time > cb.Time {
+			return a, b
+		}
+		return b, a
+	}
+	if bytes.Compare(a[:], b[:]) > 0 {
+		return a, b
+	}
+	return b, a
+}
+
+// Commits merges commits a and b. It is a pure function of its inputs:
+// merge(a,b) and merge(b,a) give the same commit ID on every device
+// (parents in ID order, time from the parents, fixed author and message,
+// deterministic winner). New objects go to sink, which the caller must
+// finish before pointing a ref at the result.
+func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o TreeOptions) (*Result, error) {
+	cache := &CachedCommits{R: st}
+	if a == b {
+		return &Result{ID: a}, nil
+	}
+	if anc, err := IsAncestor(cache, a, b); err != nil {
+		return nil, err
+	} else if anc {
+		return &Result{ID: b, FastForward: true}, nil
+	}
+	if anc, err := IsAncestor(cache, b, a); err != nil {
+		return nil, err
+	} else if anc {
+		return &Result{ID: a, FastForward: true}, nil
+	}
+	base, err := virtualBase(ctx, st, cache, sink, a, b, o)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := cache.ReadCommit(a)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := cache.ReadCommit(b)
+	if err != nil {
+		return nil, err
+	}
+	wid, lid := Order(a, ca, b, cb)
+	wc, lc := ca, cb
+	if wid != a {
+		wc, lc = cb, ca
+	}
+	tr, err := Trees(ctx, st, sink, base,
+		Side{Commit: wid, Tree: wc.Tree, Device: wc.Device},
+		Side{Commit: lid, Tree: lc.Tree, Device: lc.Device}, o)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(tr.Conflicts, func(i, j int) bool { return tr.Conflicts[i].Path < tr.Conflicts[j].Path })
+	parents := []object.ID{a, b}
+	sortIDs(parents)
+	t := ca.Time
+	if cb.Time > t {
+		t = cb.Time
+	}
+	c := &object.Commit{
+		Tree:      tr.Tree,
+		Parents:   parents,
+		Author:    MergeAuthor,
+		Time:      t + 1, // after both parents, so history lists it first
+		Message:   fmt.Sprintf("merge %s and %s", parents[0].Short(), parents[1].Short()),
+		Conflicts: tr.Conflicts,
+	}
+	id, err := sink.Put(object.TypeCommit, c.Encode())
+	if err != nil {
+		return nil, err
+	}
+	return &Result{ID: id, Conflicts: tr.Conflicts}, nil
+}
+
+// Heads merges any number of heads one at a time in ID order, so the final
+// commit does not depend on the order they arrived in. Each intermediate
+// merge is read back by the next, so a sink that buffers (an object.Batch)
+// is finished after each step.
+func Heads(ctx context.Context, st Store, sink object.Sink, heads []object.ID, o TreeOptions) (*Result, error) {
+	if len(heads) == 0 {
+		return nil, fmt.Errorf("merge of no heads")
+	}
+	hs := append([]object.ID(nil), heads...)
+	sortIDs(hs)
+	res := &Result{ID: hs[0]}
+	for _, h := range hs[1:] {
+		r, err := Commits(ctx, st, sink, res.ID, h, o)
+		if err != nil {
+			return nil, err
+		}
+		if f, ok := sink.(interface{ Finish() error }); ok {
+			if err := f.Finish(); err != nil {
+				return nil, err
+			}
+		}
+		r.Conflicts = append(res.Conflicts, r.Conflicts...)
+		res = r
+	}
+	return res, nil
+}
+
+// virtualBase is the tree to merge a and b against: their best common
+// ancestor's, none (empty) for unrelated histories, and for a criss-cross
+// the merge of the bases themselves (recursively, with conflict markers in
+// text so the base stays one tree), as git's recursive strategy does.
+func virtualBase(ctx context.Context, st Store, cache *CachedCommits, sink object.Sink, a, b object.ID, o TreeOptions) (object.ID, error) {
+	bases, err := Bases(cache, a, b)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	switch len(bases) {
+	case 0:
+		return object.ZeroID, nil
+	case 1:
+		c, err := cache.ReadCommit(bases[0])
+		if err != nil {
+			return object.ZeroID, err
+		}
+		return c.Tree, nil
+	}
+	vo := o
+	vo.Markers = true
+	acc := bases[0]
+	accTree := object.ZeroID
+	for i, next := range bases[1:] {
+		inner, err := virtualBase(ctx, st, cache, sink, acc, next, vo)
+		if err != nil {
+			return object.ZeroID, err
+		}
+		ca, err := cache.ReadCommit(acc)
+		if err != nil {
+			return object.ZeroID, err
+		}
+		cn, err := cache.ReadCommit(next)
+		if err != nil {
+			return object.ZeroID, err
+		}
+		wt := ca.Tree
+		if i > 0 {
+			wt = accTree
+		}
+		tr, err := Trees(ctx, st, sink, inner, Side{Tree: wt, Device: "base"}, Side{Tree: cn.Tree, Device: "base"}, vo)
+		if err != nil {
+			return object.ZeroID, err
+		}
+		accTree = tr.Tree
+	}
+	return accTree, nil
+}
