@@ -1,0 +1,132 @@
+package main
+
+import (
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/urfave/cli/v2"
+)
+
+func mergeCommands(st *state) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "fetch",
+			Usage:     "bring the branches of another repository on disk in, as remotes/<folder>/<branch>",
+			ArgsUsage: "PATH",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("fetch takes the path of another repository")
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.FetchPath(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				st.printf("fetched %d objects (%d bytes), %d already here\n", res.Objects, res.Bytes, res.Skipped)
+				for ref, id := range res.Refs {
+					st.printf("%s %s\n", id.Short(), ref)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "merge",
+			Usage:     "merge REV into the current branch (fast-forward, or the deterministic merge commit)",
+			ArgsUsage: "REV",
+			Flags: []cli.Flag{
+				jsonFlag,
+				&cli.StringFlag{Name: "conflict-style", Value: "copy", Usage: "copy: keep the other version beside the file; markers: write conflict markers into text files"},
+			},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("merge takes one revision")
+				}
+				if s := c.String("conflict-style"); s != "copy" && s != "markers" {
+					return usagef("--conflict-style is copy or markers, not %q", s)
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.Merge(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers"})
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				switch {
+				case res.UpToDate:
+					st.printf("already up to date\n")
+				case res.FastForward:
+					st.printf("fast-forward to %s\n", res.ID.Short())
+				default:
+					st.printf("merged: %s\n", res.ID)
+				}
+				for _, k := range res.Conflicts {
+					printConflict(st, k.Path, k.Copy, k.Device)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:  "conflicts",
+			Usage: "list conflicts that merges recorded and nobody resolved yet",
+			Flags: []cli.Flag{jsonFlag},
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
+				open, err := r.Conflicts()
+				if err != nil {
+					return err
+				}
+				if st.json {
+					if open == nil {
+						open = []repo.OpenConflict{}
+					}
+					return st.printJSON(open)
+				}
+				for _, k := range open {
+					printConflict(st, k.Path, k.Copy, k.Device)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "resolve",
+			Usage:     "mark the conflict at PATH resolved (after editing it) and commit",
+			ArgsUsage: "PATH",
+			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "remove-copy", Usage: "delete the conflict copy kept beside the file"}},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("resolve takes one path")
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				p, err := r.RelPath(c.Args().First())
+				if err != nil {
+					return usagef("%v", err)
+				}
+				res, err := r.ResolveConflict(c.Context, p, c.Bool("remove-copy"))
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				if res.RemovedCopy != "" {
+					st.printf("removed %s\n", res.RemovedCopy)
+				}
+				st.printf("resolved %s in %s\n", res.Path, res.Commit)
+				return nil
+			}),
+		},
+	}
+}
+
+func printConflict(st *state, path, copyPath, device string) {
+	if copyPath != "" {
+		st.printf("conflict: %s (the version of %s is kept as %s)\n", path, device, copyPath)
+	} else {
+		st.printf("conflict: %s\n", path)
+	}
+}

@@ -1,0 +1,258 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+
+	"github.com/mesh-sync/mesh/internal/worktree"
+	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
+)
+
+// FetchResult says what a fetch brought and which refs it set.
+type FetchResult struct {
+	remote.Stats
+	Refs map[string]object.ID `json:"refs"`
+}
+
+// FetchPath brings the branches of the repository at path into this one:
+// their objects first (only what is missing), then refs
+// remotes/<name>/<branch>, where name is the repository folder's name.
+func (r *Repo) FetchPath(ctx context.Context, path string) (*FetchResult, error) {
+	other, err := Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w", path, err)
+	}
+	defer other.Close()
+	if other.Config.Chunking != r.Config.Chunking {
+		return nil, fmt.Errorf("fetch from %s: it cuts files with %+v, this repository with %+v; they are not of one mesh", path, other.Config.Chunking, r.Config.Chunking)
+	}
+	refs, err := other.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	name := remoteName(other.Root)
+	res := &FetchResult{Refs: map[string]object.ID{}}
+	var heads []object.ID
+	for ref, id := range refs {
+		if branch, ok := strings.CutPrefix(ref, "heads/"); ok {
+			heads = append(heads, id)
+			res.Refs["remotes/"+name+"/"+branch] = id
+		}
+	}
+	st, err := remote.Copy(ctx, other.Store, r.Store, heads)
+	if err != nil {
+		return nil, fmt.Errorf("fetch from %s: %w; nothing was changed", path, err)
+	}
+	res.Stats = st
+	// Objects are durable; now the refs.
+	for ref, id := range res.Refs {
+		old, _, err := r.Refs.Get(ref)
+		if err != nil {
+			return nil, err
+		}
+		if old != id {
+			if err := r.Refs.Update(ctx, ref, old, id, "fetch: from "+other.Root); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+var unsafeRefChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func remoteName(root string) string {
+	n := strings.Trim(unsafeRefChars.ReplaceAllString(filepath.Base(root), "-"), ".-")
+	if n == "" {
+		n = "remote"
+	}
+	return n
+}
+
+// MergeOptions configure Merge.
+type MergeOptions struct {
+	// Markers writes conflict markers into conflicting text files instead
+	// of keeping the other version beside them.
+	Markers bool
+}
+
+// MergeResult says what Merge did.
+type MergeResult struct {
+	ID          object.ID         `json:"id"`
+	UpToDate    bool              `json:"upToDate"`
+	FastForward bool              `json:"fastForward"`
+	Conflicts   []object.Conflict `json:"conflicts"`
+}
+
+// Merge merges rev into the current branch: nothing when HEAD already
+// contains it, a fast-forward when HEAD is below it, otherwise the
+// deterministic merge commit (the same one any device makes from these
+// two heads). The working tree is updated; uncommitted changes make it
+// refuse before anything is touched, since a merge must start from a
+// committed state for every device to reach the same commit.
+func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeResult, error) {
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	h, headTree, err := r.headTree()
+	if err != nil {
+		return nil, err
+	}
+	target, err := r.Resolve(rev)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.scanHashOnly(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	dirty, err := object.DiffTrees(overlay{snap, r.Store}, headTree, snap.Root)
+	if err != nil {
+		return nil, err
+	}
+	if len(dirty) > 0 {
+		var paths []string
+		for _, d := range dirty {
+			paths = append(paths, d.Path)
+		}
+		return nil, blockedError("merge", paths)
+	}
+	ch, err := object.NewChunker(r.Config.Chunking, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	batch := r.Store.NewBatch()
+	defer batch.Abort()
+	res := &merge.Result{ID: target, FastForward: true} // an unborn branch takes rev as it is
+	if !h.ID.IsZero() {
+		res, err = merge.Commits(ctx, r.Store, batch, h.ID, target, merge.TreeOptions{Chunker: ch, Markers: o.Markers})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := batch.Finish(); err != nil {
+		return nil, err
+	}
+	out := &MergeResult{ID: res.ID, FastForward: res.FastForward, Conflicts: res.Conflicts}
+	if res.ID == h.ID {
+		out.UpToDate, out.FastForward = true, false
+		return out, nil
+	}
+	mc, err := r.Store.ReadCommit(res.ID)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTrees(r.Store, headTree, mc.Tree)
+	if err != nil {
+		return nil, err
+	}
+	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index}); err != nil {
+		return nil, err
+	}
+	msg := "merge: " + rev
+	if res.FastForward {
+		msg = "merge: fast-forward to " + rev
+	}
+	if err := r.moveHead(ctx, h, res.ID, msg); err != nil {
+		return nil, err
+	}
+	snap.Index.Save(r.indexPath())
+	return out, nil
+}
+
+// OpenConflict is a conflict recorded by a merge that no later commit
+// resolved.
+type OpenConflict struct {
+	object.Conflict
+	Merge object.ID `json:"merge"`
+}
+
+// resolvedTrailer starts a line in a commit message that ends a conflict.
+const resolvedTrailer = "Mesh-Resolved: "
+
+// Conflicts lists the open conflicts in HEAD's history: recorded by a
+// merge commit, and not resolved by a later commit (mesh resolve writes a
+// "Mesh-Resolved: PATH" trailer, which travels with history to every
+// device).
+func (r *Repo) Conflicts() ([]OpenConflict, error) {
+	h, err := r.Refs.Head()
+	if err != nil || h.ID.IsZero() {
+		return nil, err
+	}
+	log, err := r.Log(h.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	resolved := map[string]bool{}
+	var out []OpenConflict
+	for _, e := range log {
+		for _, l := range strings.Split(e.Message, "\n") {
+			if p, ok := strings.CutPrefix(l, resolvedTrailer); ok {
+				resolved[strings.TrimSpace(p)] = true
+			}
+		}
+		for _, c := range e.Conflicts {
+			if !resolved[c.Path] {
+				out = append(out, OpenConflict{Conflict: c, Merge: e.ID})
+				resolved[c.Path] = true // an older one at the same path is subsumed
+			}
+		}
+	}
+	return out, nil
+}
+
+// ResolveResult says what ResolveConflict committed.
+type ResolveResult struct {
+	Commit      object.ID `json:"commit"`
+	Path        string    `json:"path"`
+	RemovedCopy string    `json:"removedCopy,omitempty"`
+}
+
+// ErrNoConflict is returned when a path has no open conflict.
+var ErrNoConflict = errors.New("no open conflict")
+
+// ResolveConflict ends the open conflict at path: optionally deletes the
+// conflict copy, then commits the working tree as it is with a
+// Mesh-Resolved trailer, so every device sees it resolved.
+func (r *Repo) ResolveConflict(ctx context.Context, path string, removeCopy bool) (*ResolveResult, error) {
+	open, err := r.Conflicts()
+	if err != nil {
+		return nil, err
+	}
+	var c *OpenConflict
+	for i := range open {
+		if open[i].Path == path {
+			c = &open[i]
+		}
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%s: %w (see mesh conflicts)", path, ErrNoConflict)
+	}
+	res := &ResolveResult{Path: path}
+	if removeCopy && c.Copy != "" {
+		if err := worktree.CheckPath(c.Copy); err != nil {
+			return nil, err
+		}
+		p := filepath.Join(r.Root, filepath.FromSlash(c.Copy))
+		if err := os.RemoveAll(p); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("remove conflict copy %s: %w", c.Copy, err)
+		}
+		res.RemovedCopy = c.Copy
+	}
+	cr, err := r.Commit(ctx, CommitOptions{Message: "resolve " + path + "\n\n" + resolvedTrailer + path, AllowEmpty: true})
+	if err != nil {
+		return nil, err
+	}
+	res.Commit = cr.ID
+	return res, nil
+}
