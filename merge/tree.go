@@ -50,7 +50,12 @@ type TreeResult struct {
 // New objects go to sink; the result is a pure function of the inputs.
 func Trees(ctx context.Context, st Store, sink object.Sink, base object.ID, winner, loser Side, o TreeOptions) (*TreeResult, error) {
 	m := &treeMerge{ctx: ctx, st: st, sink: sink, w: winner, l: loser, o: o}
-	id, err := m.merge("", base, winner.Tree, loser.Tree)
+	m.trees = &memTrees{st: st, m: map[object.ID]*object.Tree{}}
+	base, wt, lt, err := m.followRenames(base, winner.Tree, loser.Tree)
+	if err != nil {
+		return nil, err
+	}
+	id, err := m.merge("", base, wt, lt)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +65,7 @@ func Trees(ctx context.Context, st Store, sink object.Sink, base object.ID, winn
 type treeMerge struct {
 	ctx       context.Context
 	st        Store
+	trees     *memTrees // st, plus the trees this merge wrote
 	sink      object.Sink
 	w, l      Side
 	o         TreeOptions
@@ -70,7 +76,7 @@ func (m *treeMerge) read(id object.ID) (*object.Tree, error) {
 	if id.IsZero() {
 		return &object.Tree{}, nil
 	}
-	return m.st.ReadTree(id)
+	return m.trees.ReadTree(id)
 }
 
 func entryPtr(t *object.Tree, name string) *object.Entry {
@@ -137,7 +143,11 @@ func (m *treeMerge) merge(prefix string, base, win, lose object.ID) (object.ID, 
 	if err != nil {
 		return object.ZeroID, err
 	}
-	return m.sink.Put(object.TypeTree, body)
+	id, err := m.sink.Put(object.TypeTree, body)
+	if err == nil {
+		m.trees.m[id] = t
+	}
+	return id, err
 }
 
 // entry decides one name. It may add conflict copies to out.

@@ -313,3 +313,32 @@ func containsVersion(merged files, v string) bool {
 	}
 	return false
 }
+
+// TestRenameFollowsEdit: one side renames a file, the other edits it; the
+// edit lands at the new name and the old name is gone.
+func TestRenameFollowsEdit(t *testing.T) {
+	f := newFixture(t)
+	text := "l1\nl2\nl3\nl4\n"
+	b0 := f.commit(files{"old/name.txt": text, "other": "o\n"}, "base", 100)
+	mover := f.commit(files{"new/dir/name.txt": text, "other": "o\n"}, "mover", 200, b0)
+	editor := f.commit(files{"old/name.txt": "l1\nl2 edited\nl3\nl4\n", "other": "o\n"}, "editor", 300, b0)
+	for _, r := range []*Result{f.merge(mover, editor, false), f.merge(editor, mover, false)} {
+		got := f.read(r.ID)
+		if got["new/dir/name.txt"] != "l1\nl2 edited\nl3\nl4\n" || len(got) != 2 || len(r.Conflicts) != 0 {
+			t.Fatalf("rename+edit merged to %v, conflicts %+v", got, r.Conflicts)
+		}
+	}
+	// A rename with edits is not an exact-content rename: it is a delete
+	// and an add, and the delete meets an edit. Nothing is lost: the edit
+	// stays at the old name, recorded as a conflict, the moved file at the
+	// new one.
+	both := f.commit(files{"new/dir/name.txt": "l1\nl2\nl3\nl4 moved\n", "other": "o\n"}, "mover", 400, b0)
+	r := f.merge(both, editor, false)
+	got := f.read(r.ID)
+	if got["old/name.txt"] != "l1\nl2 edited\nl3\nl4\n" || got["new/dir/name.txt"] != "l1\nl2\nl3\nl4 moved\n" {
+		t.Fatalf("rename with edits on both sides: %v", got)
+	}
+	if len(r.Conflicts) != 1 || r.Conflicts[0].Path != "old/name.txt" {
+		t.Fatalf("modify/delete not recorded: %+v", r.Conflicts)
+	}
+}
