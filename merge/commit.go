@@ -48,17 +48,18 @@ func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o 
 	if a == b {
 		return &Result{ID: a}, nil
 	}
-	if anc, err := IsAncestor(cache, a, b); err != nil {
+	bases, err := Bases(cache, a, b)
+	if err != nil {
 		return nil, err
-	} else if anc {
+	}
+	// One contains the other: its own base.
+	if len(bases) == 1 && bases[0] == a {
 		return &Result{ID: b, FastForward: true}, nil
 	}
-	if anc, err := IsAncestor(cache, b, a); err != nil {
-		return nil, err
-	} else if anc {
+	if len(bases) == 1 && bases[0] == b {
 		return &Result{ID: a, FastForward: true}, nil
 	}
-	base, err := virtualBase(ctx, st, cache, sink, a, b, o)
+	base, err := virtualBase(ctx, st, cache, sink, bases, o)
 	if err != nil {
 		return nil, err
 	}
@@ -130,15 +131,12 @@ func Heads(ctx context.Context, st Store, sink object.Sink, heads []object.ID, o
 	return res, nil
 }
 
-// virtualBase is the tree to merge a and b against: their best common
-// ancestor's, none (empty) for unrelated histories, and for a criss-cross
+// virtualBase is the tree to merge against, given the best common
+// ancestors: the one base's tree, none (empty) for unrelated histories, and
+// for a criss-cross
 // the merge of the bases themselves (recursively, with conflict markers in
 // text so the base stays one tree), as git's recursive strategy does.
-func virtualBase(ctx context.Context, st Store, cache *CachedCommits, sink object.Sink, a, b object.ID, o TreeOptions) (object.ID, error) {
-	bases, err := Bases(cache, a, b)
-	if err != nil {
-		return object.ZeroID, err
-	}
+func virtualBase(ctx context.Context, st Store, cache *CachedCommits, sink object.Sink, bases []object.ID, o TreeOptions) (object.ID, error) {
 	switch len(bases) {
 	case 0:
 		return object.ZeroID, nil
@@ -154,7 +152,11 @@ func virtualBase(ctx context.Context, st Store, cache *CachedCommits, sink objec
 	acc := bases[0]
 	accTree := object.ZeroID
 	for i, next := range bases[1:] {
-		inner, err := virtualBase(ctx, st, cache, sink, acc, next, vo)
+		innerBases, err := Bases(cache, acc, next)
+		if err != nil {
+			return object.ZeroID, err
+		}
+		inner, err := virtualBase(ctx, st, cache, sink, innerBases, vo)
 		if err != nil {
 			return object.ZeroID, err
 		}

@@ -342,3 +342,73 @@ func TestRenameFollowsEdit(t *testing.T) {
 		t.Fatalf("modify/delete not recorded: %+v", r.Conflicts)
 	}
 }
+
+// TestCrissCrossMerge: two devices merged each other's work at the same
+// time, then both edited again; the merge of those heads has two bases
+// and uses their merge as a virtual base. It is symmetric and keeps both
+// edits.
+func TestCrissCrossMerge(t *testing.T) {
+	f := newFixture(t)
+	b0 := f.commit(files{"t": "1\n2\n3\n4\n5\n6\n7\n", "gone": "g\n"}, "base", 100)
+	x := f.commit(files{"t": "1 x\n2\n3\n4\n5\n6\n7\n", "gone": "g\n"}, "x", 200, b0)
+	y := f.commit(files{"t": "1\n2\n3\n4\n5\n6\n7 y\n"}, "y", 200, b0)
+	mx := f.commit(files{"t": "1 x\n2\n3\n4\n5\n6\n7 y\n"}, "x", 300, x, y)
+	my := f.commit(files{"t": "1 x\n2\n3\n4\n5\n6\n7 y\n"}, "y", 300, y, x)
+	ax := f.commit(files{"t": "1 x\n2\n3 ax\n4\n5\n6\n7 y\n"}, "x", 400, mx)
+	ay := f.commit(files{"t": "1 x\n2\n3\n4\n5 ay\n6\n7 y\n"}, "y", 400, my)
+	if bases, _ := Bases(&CachedCommits{R: f.st}, ax, ay); len(bases) != 2 {
+		t.Fatalf("criss-cross has %d bases", len(bases))
+	}
+	r1, r2 := f.merge(ax, ay, false), f.merge(ay, ax, false)
+	if r1.ID != r2.ID {
+		t.Fatal("criss-cross merge depends on argument order")
+	}
+	got := f.read(r1.ID)
+	if got["t"] != "1 x\n2\n3 ax\n4\n5 ay\n6\n7 y\n" || len(got) != 1 || len(r1.Conflicts) != 0 {
+		t.Fatalf("criss-cross merge: %v %+v", got, r1.Conflicts)
+	}
+}
+
+func TestDeleteDelete(t *testing.T) {
+	f := newFixture(t)
+	b0 := f.commit(files{"a": "a\n", "b": "b\n"}, "base", 100)
+	x := f.commit(files{"b": "b\n", "x": "x\n"}, "x", 200, b0)
+	y := f.commit(files{"b": "b\n", "y": "y\n"}, "y", 201, b0)
+	r := f.merge(x, y, false)
+	got := f.read(r.ID)
+	if _, ok := got["a"]; ok || got["x"] != "x\n" || got["y"] != "y\n" || len(r.Conflicts) != 0 {
+		t.Fatalf("delete/delete: %v %+v", got, r.Conflicts)
+	}
+}
+
+// BenchmarkBasesStore: merge base of a 10,000-commit trunk and a branch
+// that left it at the root, with commits read from a real store.
+func BenchmarkBasesStore(b *testing.B) {
+	st, err := object.OpenStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	batch := st.NewBatch()
+	tree, _ := batch.Put(object.TypeTree, []byte{object.FormatVersion, 0})
+	put := func(t int64, parents ...object.ID) object.ID {
+		id, _ := batch.Put(object.TypeCommit, (&object.Commit{Tree: tree, Parents: parents, Time: t}).Encode())
+		return id
+	}
+	root := put(0)
+	trunk := root
+	for i := 1; i < 10000; i++ {
+		trunk = put(int64(i), trunk)
+	}
+	side := put(5000, root)
+	if err := batch.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got, err := Bases(&CachedCommits{R: st}, trunk, side)
+		if err != nil || len(got) != 1 || got[0] != root {
+			b.Fatalf("bases %v %v", got, err)
+		}
+	}
+}

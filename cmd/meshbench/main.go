@@ -47,7 +47,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,gotree,status,onefile,restore)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,gotree,status,onefile,restore,merge)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -84,13 +84,17 @@ func main() {
 	}
 	run("bigfile", b.bigFile)
 	goTree := ""
-	if len(want) == 0 || want["gotree"] || want["status"] || want["onefile"] || want["restore"] {
+	if len(want) == 0 || want["gotree"] || want["status"] || want["onefile"] || want["restore"] || want["merge"] {
 		goTree = b.copyGoTree()
+	}
+	if len(want) > 0 && !want["gotree"] && goTree != "" {
+		want["gotree"] = true // every Go-tree scenario starts from its first commit
 	}
 	run("gotree", func() { b.firstCommit(goTree) })
 	run("status", func() { b.status(goTree) })
 	run("onefile", func() { b.oneFile(goTree) })
 	run("restore", func() { b.restore(goTree) })
+	run("merge", func() { b.mergeBranches(goTree) })
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

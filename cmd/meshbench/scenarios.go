@@ -126,3 +126,72 @@ func countTree(dir string) (int, int64) {
 	})
 	return n, size
 }
+
+// goFiles lists n .go files of a tree, in a fixed order.
+func goFiles(tree string, n int) []string {
+	var out []string
+	filepath.Walk(tree, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() && (fi.Name() == ".mesh" || fi.Name() == ".git" || fi.Name() == "testdata") {
+			if fi != nil && fi.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if len(out) < n && strings.HasSuffix(p, ".go") {
+			rel, _ := filepath.Rel(tree, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+// edit appends (or prepends) a line to each file.
+func edit(dir string, files []string, prepend bool, tag string) {
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		b, err := os.ReadFile(p)
+		check(err)
+		line := "// " + tag + "\n"
+		if prepend {
+			b = append([]byte(line), b...)
+		} else {
+			b = append(b, line...)
+		}
+		check(os.WriteFile(p, b, 0o644))
+	}
+}
+
+// mergeBranches: two lines of work on the Go tree, 100 files changed on
+// each; mesh merges the other device's head, git merges a branch.
+func (b *bench) mergeBranches(tree string) {
+	r := row{Scenario: "merge two branches of the Go tree, 100 files changed on each", Others: map[string]measurement{}, Target: "≤1.0× git merge"}
+	files := goFiles(tree, 200)
+	if len(files) < 200 {
+		check(fmt.Errorf("only %d .go files in %s", len(files), tree))
+	}
+	other := filepath.Join(b.work, "gotree-other")
+	check(os.MkdirAll(other, 0o755))
+	b.must(other, b.mesh, "init")
+	b.must(other, b.mesh, "fetch", tree)
+	b.must(other, b.mesh, "merge", "remotes/gotree/main")
+	edit(tree, files[:100], false, "mine")
+	b.must(tree, b.mesh, "commit", "-m", "mine")
+	edit(other, files[100:], true, "theirs")
+	b.must(other, b.mesh, "commit", "-m", "theirs")
+	b.must(tree, b.mesh, "fetch", other)
+	r.Mesh = b.must(tree, b.mesh, "merge", "remotes/gotree-other/main")
+	if have("git") {
+		g := tree + "-git"
+		b.must(g, "git", "checkout", "-q", "-b", "side")
+		edit(g, files[100:], true, "theirs")
+		b.must(g, "sh", "-c", "git add -A && git -c gc.auto=0 commit -q -m theirs")
+		b.must(g, "git", "checkout", "-q", "-")
+		edit(g, files[:100], false, "mine")
+		b.must(g, "sh", "-c", "git add -A && git -c gc.auto=0 commit -q -m mine")
+		m, err := b.time(g, "git", "-c", "gc.auto=0", "merge", "-q", "--no-edit", "side")
+		check(err)
+		r.Others["git merge"] = m
+	}
+	b.add(r)
+}
