@@ -2,8 +2,11 @@ package object
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 )
 
 // AtomicFile is the one way mesh writes a file that must never be seen
@@ -30,16 +33,20 @@ func CreateAtomic(path string, perm os.FileMode, sync bool) (*AtomicFile, error)
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, TempPrefix+base+"-*")
-	if err != nil {
-		return nil, err
+	// A raw exclusive open with the final permissions (the umask applies,
+	// as for git's checkout): os.CreateTemp would add a chmod and poller
+	// set-up per file, which shows when a checkout writes thousands.
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, TempPrefix+base+"-"+strconv.FormatUint(rand.Uint64(), 36))
+		fd, err := syscall.Open(name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, uint32(perm))
+		if err == syscall.EEXIST && try < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "create", Path: name, Err: err}
+		}
+		return &AtomicFile{File: os.NewFile(uintptr(fd), name), path: path, sync: sync}, nil
 	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return &AtomicFile{File: f, path: path, sync: sync}, nil
 }
 
 // Commit makes the written content appear at the target path.
@@ -60,9 +67,12 @@ func (a *AtomicFile) Commit() error {
 		os.Remove(name)
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}
-	if err := os.Rename(name, a.path); err != nil {
+	// syscall.Rename, not os.Rename: the latter lstats the target first,
+	// one more syscall per file, to refuse renaming over a directory,
+	// which rename(2) refuses by itself for a file.
+	if err := syscall.Rename(name, a.path); err != nil {
 		os.Remove(name)
-		return fmt.Errorf("write %s: %w", a.path, err)
+		return fmt.Errorf("write %s: %w", a.path, &os.LinkError{Op: "rename", Old: name, New: a.path, Err: err})
 	}
 	if a.sync {
 		return SyncDir(filepath.Dir(a.path))

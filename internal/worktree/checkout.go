@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/mesh-sync/mesh/internal/progress"
@@ -52,6 +53,8 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		}
 	}
 
+	known := &sync.Map{} // directories checked to be real ones
+
 	// Removals, deepest first, so directories are empty when their turn comes.
 	var removals []object.Change
 	for _, c := range changes {
@@ -63,7 +66,7 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		return strings.Count(removals[i].Path, "/") > strings.Count(removals[j].Path, "/")
 	})
 	for _, c := range removals {
-		p, err := safeJoin(root, c.Path)
+		p, err := safeJoin(root, c.Path, nil)
 		if err != nil {
 			return err
 		}
@@ -95,13 +98,17 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 			files = append(files, c)
 			continue
 		}
-		p, err := safeJoin(root, c.Path)
+		p, err := safeJoin(root, c.Path, known)
 		if err != nil {
 			return err
 		}
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create directory %s: %w", p, err)
 		}
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s: %s is not a directory: %w", c.Path, p, ErrUnsafePath)
+		}
+		known.Store(p, true)
 	}
 
 	workers := o.Workers
@@ -116,7 +123,7 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 			break
 		}
 		g.Go(func() error {
-			e, err := writeEntry(gctx, root, c, o)
+			e, err := writeEntry(gctx, root, c, o, known)
 			entries[i] = e
 			return err
 		})
@@ -139,8 +146,8 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 	return nil
 }
 
-func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOptions) (IndexEntry, error) {
-	p, err := safeJoin(root, c.Path)
+func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOptions, known *sync.Map) (IndexEntry, error) {
+	p, err := safeJoin(root, c.Path, known)
 	if err != nil {
 		return IndexEntry{}, err
 	}
@@ -185,11 +192,14 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 			return IndexEntry{}, err
 		}
 	}
+	o.Meter.Add(1, e.Size)
+	if o.Index == nil {
+		return IndexEntry{}, nil
+	}
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return IndexEntry{}, err
 	}
 	st := statOf(fi)
-	o.Meter.Add(1, e.Size)
 	return IndexEntry{Kind: e.Kind, Size: st.size, Mtime: st.mtime, Ctime: st.ctime, Inode: st.inode, ID: e.ID}, nil
 }

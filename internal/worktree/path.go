@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/mesh-sync/mesh/object"
 )
@@ -31,8 +32,10 @@ func CheckPath(p string) error {
 }
 
 // safeJoin returns root/p after checking p and that no existing directory
-// on the way is a symlink, so a write can never land outside root.
-func safeJoin(root, p string) (string, error) {
+// on the way is a symlink, so a write can never land outside root. known
+// remembers directories already checked (or created) during one Apply,
+// which spares an lstat per path component per file.
+func safeJoin(root, p string, known *sync.Map) (string, error) {
 	if err := CheckPath(p); err != nil {
 		return "", err
 	}
@@ -40,6 +43,11 @@ func safeJoin(root, p string) (string, error) {
 	cur := root
 	for _, c := range parts[:len(parts)-1] {
 		cur = filepath.Join(cur, c)
+		if known != nil {
+			if _, ok := known.Load(cur); ok {
+				continue
+			}
+		}
 		fi, err := os.Lstat(cur)
 		if errors.Is(err, fs.ErrNotExist) {
 			break // created later by us, as a real directory
@@ -52,6 +60,9 @@ func safeJoin(root, p string) (string, error) {
 		}
 		if !fi.IsDir() {
 			return "", fmt.Errorf("%q: %s is not a directory: %w", p, cur, ErrUnsafePath)
+		}
+		if known != nil {
+			known.Store(cur, true)
 		}
 	}
 	return filepath.Join(root, filepath.FromSlash(p)), nil

@@ -28,10 +28,10 @@ func TestSafeJoinRefusesSymlinkedParent(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	os.Symlink(outside, filepath.Join(root, "esc"))
-	if _, err := safeJoin(root, "esc/pwned"); !errors.Is(err, ErrUnsafePath) {
+	if _, err := safeJoin(root, "esc/pwned", nil); !errors.Is(err, ErrUnsafePath) {
 		t.Fatalf("write through symlink: %v", err)
 	}
-	if p, err := safeJoin(root, "new/dir/file"); err != nil || p != filepath.Join(root, "new", "dir", "file") {
+	if p, err := safeJoin(root, "new/dir/file", nil); err != nil || p != filepath.Join(root, "new", "dir", "file") {
 		t.Fatalf("plain path: %q %v", p, err)
 	}
 }
