@@ -112,11 +112,7 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	dirty, err := object.DiffTrees(overlay{snap, r.Store}, headTree, snap.Root)
+	snap, dirty, err := r.uncommitted(ctx, headTree)
 	if err != nil {
 		return nil, err
 	}

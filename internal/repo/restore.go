@@ -82,16 +82,11 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, true)
+	snap, dirty, err := r.uncommitted(ctx, headTree)
 	if err != nil {
 		return nil, err
 	}
-	ov := overlay{snap, r.Store}
-	dirty, err := object.DiffTrees(ov, headTree, snap.Root)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := object.DiffTrees(ov, snap.Root, sc.Tree)
+	changes, err := object.DiffTrees(overlay{snap, r.Store}, snap.Root, sc.Tree)
 	if err != nil {
 		return nil, err
 	}
@@ -234,11 +229,7 @@ func (r *Repo) Checkout(ctx context.Context, rev string, meter *progress.Meter) 
 	if err != nil {
 		return nil, err
 	}
-	snap, err := r.scanHashOnly(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	dirty, err := object.DiffTrees(overlay{snap, r.Store}, headTree, snap.Root)
+	snap, dirty, err := r.uncommitted(ctx, headTree)
 	if err != nil {
 		return nil, err
 	}

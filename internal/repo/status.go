@@ -120,3 +120,18 @@ var emptyTreeID = func() object.ID {
 	b, _ := (&object.Tree{}).Encode()
 	return object.Hash(object.TypeTree, b)
 }()
+
+// uncommitted scans the working tree (keeping the full stat cache for the
+// caller to update) and returns how it differs from headTree: what a
+// checkout, restore or merge must not overwrite.
+func (r *Repo) uncommitted(ctx context.Context, headTree object.ID) (*worktree.Snapshot, []object.Change, error) {
+	snap, err := r.scanHashOnly(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	dirty, err := object.DiffTrees(overlay{snap, r.Store}, headTree, snap.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, dirty, nil
+}
