@@ -3,6 +3,7 @@ package worktree
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -269,7 +270,7 @@ func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) err
 		return fmt.Errorf("read %s: no longer a regular file", abs)
 	}
 	j.st = statOf(fi)
-	id, n, err := o.Chunker.WriteFile(ctx, o.Sink, f, j.st.size)
+	id, n, err := o.Chunker.WriteFile(ctx, o.Sink, meteredReader{f, o.Meter}, j.st.size)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", abs, err)
 	}
@@ -278,8 +279,21 @@ func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) err
 	if n != j.st.size {
 		j.st.mtime = 0 // grew or shrank while read: never trust this entry
 	}
-	o.Meter.Add(1, n)
+	o.Meter.Add(1, 0)
 	return nil
+}
+
+// meteredReader counts bytes as they are read, so progress moves during
+// one large file too.
+type meteredReader struct {
+	r io.Reader
+	m *progress.Meter
+}
+
+func (mr meteredReader) Read(p []byte) (int, error) {
+	n, err := mr.r.Read(p)
+	mr.m.Add(0, int64(n))
+	return n, err
 }
 
 // path returns the entry's slash-separated path from the root.
