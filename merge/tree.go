@@ -221,12 +221,7 @@ func idOf(e *object.Entry) object.ID {
 	return e.ID
 }
 
-func (m *treeMerge) record(c object.Conflict) {
-	if c.Path != "" && strings.HasPrefix(c.Copy, "./") {
-		c.Copy = c.Copy[2:]
-	}
-	m.conflicts = append(m.conflicts, c)
-}
+func (m *treeMerge) record(c object.Conflict) { m.conflicts = append(m.conflicts, c) }
 
 // files merges two versions of a file: the executable bit by the usual
 // three-way rule, the content line by line when all versions are text.
