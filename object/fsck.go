@@ -44,7 +44,11 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 	s.mu.RUnlock()
 	rep.Packs = len(packs)
 	for _, p := range packs {
-		if err := p.check(); err != nil {
+		err := p.check()
+		if err == nil && readData {
+			err = p.scan()
+		}
+		if err != nil {
 			rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("pack %s: %v", p.name, err)})
 		}
 	}

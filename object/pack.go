@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -257,4 +258,68 @@ func openIndex(name, path string, b []byte, packSize int64) (*packFile, error) {
 		return nil, fmt.Errorf("index length does not match its %d entries: %w", n, ErrCorrupt)
 	}
 	return &packFile{name: name, path: path, size: packSize, idx: body[12:], n: n}, nil
+}
+
+// scan reads the pack from start to end and checks that its own headers
+// agree with the index: every object the index names is where it says,
+// with that ID, type, codec and sizes, and no byte lies outside an object.
+// Reads through the index never look at these headers, so without this a
+// damaged header would go unnoticed until an index had to be rebuilt.
+func (p *packFile) scan() error {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var hdr [12]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:8]) != packMagic || binary.BigEndian.Uint32(hdr[8:]) != packVersion {
+		return fmt.Errorf("pack header damaged: %w", ErrCorrupt)
+	}
+	byOff := make(map[int64]idxEntry, p.n)
+	for i := 0; i < p.n; i++ {
+		e := p.entry(i)
+		byOff[e.off] = e
+	}
+	off := int64(12)
+	seen := 0
+	for {
+		t, err := r.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		comp, err := r.ReadByte()
+		if err != nil {
+			return fmt.Errorf("pack truncated at %d: %w", off, ErrCorrupt)
+		}
+		raw, err1 := binary.ReadUvarint(r)
+		stored, err2 := binary.ReadUvarint(r)
+		var id ID
+		_, err3 := io.ReadFull(r, id[:])
+		if err1 != nil || err2 != nil || err3 != nil {
+			return fmt.Errorf("object header at %d damaged: %w", off, ErrCorrupt)
+		}
+		n := 2 + uvarintLen(raw) + uvarintLen(stored) + IDSize
+		e, ok := byOff[off+int64(n)]
+		if !ok || e.id != id || e.typ != Type(t) || e.comp != comp || uint64(e.raw) != raw || uint64(e.stored) != stored {
+			return fmt.Errorf("object header at %d (%s) does not match the index: %w", off, id.Short(), ErrCorrupt)
+		}
+		if _, err := r.Discard(int(stored)); err != nil {
+			return fmt.Errorf("pack truncated in %s: %w", id.Short(), ErrCorrupt)
+		}
+		off += int64(n) + int64(stored)
+		seen++
+	}
+	if seen != p.n {
+		return fmt.Errorf("pack holds %d objects, its index %d: %w", seen, p.n, ErrCorrupt)
+	}
+	return nil
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -327,5 +328,28 @@ func TestMetadataPackFinishesLast(t *testing.T) {
 	}
 	if !s.Has(file) {
 		t.Fatal("file object missing after Finish")
+	}
+}
+
+// TestFsckScansPackHeaders: a damaged per-object header in a pack, which
+// reads never look at, is found by fsck --read-data.
+func TestFsckScansPackHeaders(t *testing.T) {
+	s, dir := newStore(t)
+	ids := put(t, s, []byte("first object"), []byte("second object"))
+	loc, _ := s.lookup(ids[1])
+	raw, _ := os.ReadFile(loc.pack.path)
+	raw[loc.off-IDSize] ^= 1 // a byte of the ID in the object's header
+	os.WriteFile(loc.pack.path, raw, 0o644)
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	if _, _, err := s2.Get(ids[1]); err != nil {
+		t.Fatalf("the object itself still reads: %v", err)
+	}
+	rep, err := Fsck(context.Background(), s2, OpenRefs(dir), true)
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, "does not match the index") {
+		t.Fatalf("fsck: %v %+v", err, rep)
+	}
+	if rep, _ := Fsck(context.Background(), s2, OpenRefs(dir), false); len(rep.Problems) != 0 {
+		t.Fatalf("quick fsck reads pack headers: %+v", rep.Problems)
 	}
 }

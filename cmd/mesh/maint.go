@@ -34,7 +34,11 @@ func maintCommands(st *state) []*cli.Command {
 						st.printf("stray file left by an interrupted writer (mesh gc removes it): %s\n", s)
 					}
 					for _, p := range rep.Problems {
-						st.printf("error: object %s: %s\n", p.Object, p.What)
+						if p.Object.IsZero() {
+							st.printf("error: %s\n", p.What)
+						} else {
+							st.printf("error: object %s: %s\n", p.Object, p.What)
+						}
 					}
 				}
 				if n := len(rep.Problems); n > 0 {
