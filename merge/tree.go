@@ -293,7 +293,9 @@ func (m *treeMerge) copyName(name string, e *object.Entry, device string, taken 
 	if stem == "" { // ".bashrc": the whole name is the stem
 		stem, ext = name, ""
 	}
-	dev := device
+	// A device ID is eight groups; the first names the device well enough
+	// in a file name and keeps it short.
+	dev, _, _ := strings.Cut(device, "-")
 	if dev == "" {
 		dev = "unknown"
 	}

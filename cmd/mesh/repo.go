@@ -37,6 +37,22 @@ func repoCommands(st *state) []*cli.Command {
 			}),
 		},
 		{
+			Name:  "id",
+			Usage: "print this device's ID (derived from its key; give it to the devices that should trust it)",
+			Flags: []cli.Flag{jsonFlag},
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
+				ident, err := r.Identity()
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(map[string]string{"device": ident.ID.String()})
+				}
+				st.printf("%s\n", ident.ID)
+				return nil
+			}),
+		},
+		{
 			Name:  "status",
 			Usage: "show how the working tree differs from HEAD",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "short", Aliases: []string{"s"}, Usage: "one line per path"}},

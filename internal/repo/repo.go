@@ -2,8 +2,6 @@ package repo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/mesh-sync/mesh/internal/ignore"
 	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
 )
 
 // Error kinds the CLI maps to messages and exit codes.
@@ -36,7 +35,8 @@ const ConfigVersion = 1
 type Config struct {
 	Version  int             `json:"version"`
 	Chunking object.Chunking `json:"chunking"`
-	// Device names this device in the commits it makes.
+	// Device names this device in the commits it makes: its device ID,
+	// derived from the key in .mesh/identity.
 	Device string `json:"device"`
 	// Author, when set, is recorded in commits; otherwise user@host.
 	Author string `json:"author,omitempty"`
@@ -68,11 +68,16 @@ func Init(dir string) (*Repo, error) {
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return nil, fmt.Errorf("init %s: %w", abs, err)
 	}
-	var dev [8]byte
-	if _, err := rand.Read(dev[:]); err != nil {
+	// The device's identity: its ID, derived from the key, names this
+	// device in every commit it makes.
+	ident, err := remote.NewIdentity(time.Now())
+	if err != nil {
 		return nil, err
 	}
-	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: hex.EncodeToString(dev[:])}
+	if err := ident.Save(filepath.Join(meta, "identity")); err != nil {
+		return nil, err
+	}
+	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: ident.ID.String()}
 	for _, d := range []string{"objects", "refs/heads", "logs"} {
 		if err := os.MkdirAll(filepath.Join(meta, filepath.FromSlash(d)), 0o755); err != nil {
 			return nil, fmt.Errorf("init %s: %w", abs, err)
@@ -170,6 +175,11 @@ func (r *Repo) author() string {
 	}
 	host, _ := os.Hostname()
 	return name + "@" + host
+}
+
+// Identity loads this device's key and certificate.
+func (r *Repo) Identity() (*remote.Identity, error) {
+	return remote.LoadIdentity(filepath.Join(r.Meta, "identity"))
 }
 
 // Head returns what HEAD points at.
