@@ -142,7 +142,7 @@ func editTree(st object.TreeReader, sink object.Sink, root object.ID, edits map[
 		if err != nil {
 			return object.ZeroID, err
 		}
-		if id == emptyTree {
+		if id == object.EmptyTreeID {
 			delete(entries, name)
 		} else {
 			entries[name] = object.Entry{Name: name, Kind: object.KindDir, ID: id}
@@ -170,11 +170,6 @@ func editTree(st object.TreeReader, sink object.Sink, root object.ID, edits map[
 	}
 	return id, nil
 }
-
-var emptyTree = func() object.ID {
-	b, _ := (&object.Tree{}).Encode()
-	return object.Hash(object.TypeTree, b)
-}()
 
 // memTrees reads trees written during this merge from memory, others from
 // the store: the sink (a batch) makes them readable only when finished.

@@ -85,6 +85,9 @@ type Tree struct {
 	Entries []Entry
 }
 
+// EmptyTreeID is the ID of the tree with no entries.
+var EmptyTreeID = Hash(TypeTree, []byte{FormatVersion, 0})
+
 // Find returns the entry called name, or false.
 func (t *Tree) Find(name string) (Entry, bool) {
 	lo, hi := 0, len(t.Entries)

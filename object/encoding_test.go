@@ -168,3 +168,10 @@ func TestEncodeRejectsBadTrees(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyTreeID(t *testing.T) {
+	b, err := (&Tree{}).Encode()
+	if err != nil || Hash(TypeTree, b) != EmptyTreeID {
+		t.Fatal("EmptyTreeID is not the ID of an encoded empty tree")
+	}
+}

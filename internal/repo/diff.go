@@ -139,14 +139,6 @@ func mode(e *object.Entry) string {
 	return "100644"
 }
 
-// IsBinary applies git's rule: a NUL byte in the first 8000 bytes.
-func IsBinary(b []byte) bool {
-	if len(b) > 8000 {
-		b = b[:8000]
-	}
-	return bytes.IndexByte(b, 0) >= 0
-}
-
 func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c FileStatus) error {
 	if (c.Old != nil && c.Old.Kind == object.KindDir) || (c.New != nil && c.New.Kind == object.KindDir) {
 		if c.Old != nil && c.New != nil && c.Old.Kind != c.New.Kind {
@@ -182,7 +174,7 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 	if err != nil {
 		return err
 	}
-	if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || IsBinary(a) || IsBinary(b) {
+	if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
 		fmt.Fprintf(w, "Binary files a/%s and b/%s differ\n", c.Path, c.Path)
 		return nil
 	}

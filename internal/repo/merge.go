@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -123,15 +122,11 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 		}
 		return nil, blockedError("merge", paths)
 	}
-	ch, err := object.NewChunker(r.Config.Chunking, runtime.GOMAXPROCS(0))
-	if err != nil {
-		return nil, err
-	}
 	batch := r.Store.NewBatch()
 	defer batch.Abort()
 	res := &merge.Result{ID: target, FastForward: true} // an unborn branch takes rev as it is
 	if !h.ID.IsZero() {
-		res, err = merge.Commits(ctx, r.Store, batch, h.ID, target, merge.TreeOptions{Chunker: ch, Markers: o.Markers})
+		res, err = merge.Commits(ctx, r.Store, batch, h.ID, target, merge.TreeOptions{Chunker: r.chunker, Markers: o.Markers})
 		if err != nil {
 			return nil, err
 		}

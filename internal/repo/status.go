@@ -107,7 +107,7 @@ func fileStatuses(changes []object.Change) []FileStatus {
 			if e == nil {
 				e = c.Old
 			}
-			if e.ID != emptyTreeID {
+			if e.ID != object.EmptyTreeID {
 				continue
 			}
 		}
@@ -116,10 +116,6 @@ func fileStatuses(changes []object.Change) []FileStatus {
 	return out
 }
 
-var emptyTreeID = func() object.ID {
-	b, _ := (&object.Tree{}).Encode()
-	return object.Hash(object.TypeTree, b)
-}()
 
 // uncommitted scans the working tree (keeping the full stat cache for the
 // caller to update) and returns how it differs from headTree: what a
