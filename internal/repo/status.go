@@ -116,7 +116,6 @@ func fileStatuses(changes []object.Change) []FileStatus {
 	return out
 }
 
-
 // uncommitted scans the working tree (keeping the full stat cache for the
 // caller to update) and returns how it differs from headTree: what a
 // checkout, restore or merge must not overwrite.
