@@ -84,6 +84,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		}
 		return a.off < b.off
 	})
+	sizes := &fileSizes{have: map[ID]int64{}}
 	work := make(chan ID, 64)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -91,7 +92,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				checkObject(s, id, locs, problem)
+				checkObject(s, id, locs, sizes, problem)
 			}
 		}()
 	}
@@ -108,6 +109,11 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	for _, w := range sizes.want {
+		if got, ok := sizes.have[w.file]; ok && got != w.size {
+			problem(w.tree, "file %s has %d bytes, tree says %d", w.name, got, w.size)
+		}
 	}
 
 	roots, err := rootsOf(refs)
@@ -155,7 +161,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 }
 
 // checkObject reads one object and, for metadata, checks what it refers to.
-func checkObject(s *Store, id ID, locs map[ID]location, problem func(ID, string, ...any)) {
+func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, problem func(ID, string, ...any)) {
 	l := locs[id]
 	_, body, err := s.read(id, l)
 	if err != nil {
@@ -197,13 +203,8 @@ func checkObject(s *Store, id ID, locs map[ID]location, problem func(ID, string,
 			case KindSymlink:
 				want(e.ID, TypeChunk, e.Size, "symlink "+e.Name)
 			default:
-				kl, ok := locs[e.ID]
 				want(e.ID, TypeFile, -1, "file "+e.Name)
-				if ok && kl.typ == TypeFile {
-					if f, err := s.ReadFile(e.ID); err == nil && f.Size() != e.Size {
-						problem(id, "file %s has %d bytes, tree says %d", e.Name, f.Size(), e.Size)
-					}
-				}
+				sizes.wantSize(id, e.Name, e.ID, e.Size)
 			}
 		}
 	case TypeFile:
@@ -215,6 +216,7 @@ func checkObject(s *Store, id ID, locs map[ID]location, problem func(ID, string,
 		for _, c := range f.Chunks {
 			want(c.ID, TypeChunk, c.Size, "chunk")
 		}
+		sizes.haveSize(id, f.Size())
 	}
 }
 
@@ -258,4 +260,31 @@ func strays(dir string) []string {
 		}
 	}
 	return out
+}
+
+// fileSizes collects, while objects are checked in parallel, each file
+// object's length and each tree's claim about it, so that every file
+// object is read once and the claims are compared afterwards.
+type fileSizes struct {
+	mu   sync.Mutex
+	have map[ID]int64
+	want []sizeClaim
+}
+
+type sizeClaim struct {
+	tree, file ID
+	name       string
+	size       int64
+}
+
+func (f *fileSizes) haveSize(file ID, n int64) {
+	f.mu.Lock()
+	f.have[file] = n
+	f.mu.Unlock()
+}
+
+func (f *fileSizes) wantSize(tree ID, name string, file ID, n int64) {
+	f.mu.Lock()
+	f.want = append(f.want, sizeClaim{tree: tree, file: file, name: name, size: n})
+	f.mu.Unlock()
 }

@@ -353,3 +353,21 @@ func TestFsckScansPackHeaders(t *testing.T) {
 		t.Fatalf("quick fsck reads pack headers: %+v", rep.Problems)
 	}
 }
+
+// TestFsckTreeSizeClaim: a tree whose entry states the wrong size for its
+// file is reported against the tree.
+func TestFsckTreeSizeClaim(t *testing.T) {
+	s, dir := newStore(t)
+	b := s.NewBatch()
+	chunk, _ := b.Put(TypeChunk, []byte("12345"))
+	file, _ := b.Put(TypeFile, (&File{Chunks: []ChunkRef{{ID: chunk, Size: 5}}}).Encode())
+	tb, _ := (&Tree{Entries: []Entry{{Name: "f", Kind: KindFile, Size: 7, ID: file}}}).Encode()
+	tree, _ := b.Put(TypeTree, tb)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Fsck(context.Background(), s, OpenRefs(dir), false)
+	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Object != tree || !strings.Contains(rep.Problems[0].What, "has 5 bytes, tree says 7") {
+		t.Fatalf("fsck: %v %+v", err, rep)
+	}
+}
