@@ -93,6 +93,10 @@ func NewChunker(c Chunking, workers int) (*Chunker, error) {
 	return k, nil
 }
 
+// WholeMax is the largest file WriteFile reads in one piece; larger ones
+// are cut, each holding a scan buffer and chunks in flight.
+func (k *Chunker) WholeMax() int64 { return int64(k.c.Min) }
+
 // WriteFile chunks r, puts every chunk and then the file object into sink,
 // and returns the file's ID and length. size is a hint (the stat size): a
 // file no longer than the minimum chunk is read in one go, since every

@@ -236,7 +236,7 @@ func hashFiles(ctx context.Context, root string, jobs []*entryNode, o ScanOption
 			break
 		}
 		g.Go(func() error {
-			if j.st.size > int64(64<<10) {
+			if j.st.size > o.Chunker.WholeMax() {
 				select {
 				case big <- struct{}{}:
 					defer func() { <-big }()
