@@ -67,7 +67,13 @@ func (b *Batch) failed() error {
 
 // Put stores an object unless the store or this batch already holds it.
 func (b *Batch) Put(t Type, body []byte) (ID, error) {
-	id := Hash(t, body)
+	return b.PutHashed(Hash(t, body), t, body)
+}
+
+// PutHashed is Put for a caller that has just checked that id is
+// Hash(t, body) (a fetch verifies every object on arrival), sparing a
+// second pass over the bytes. Anything else corrupts the store.
+func (b *Batch) PutHashed(id ID, t Type, body []byte) (ID, error) {
 	b.mu.Lock()
 	if _, ok := b.pending[id]; ok || (!b.force && b.s.Has(id)) {
 		b.mu.Unlock()

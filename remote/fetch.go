@@ -1,0 +1,385 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/mesh-sync/mesh/object"
+	"golang.org/x/sync/errgroup"
+)
+
+// Peer is what a fetch gets objects from: another store on disk, or a
+// device over a connection.
+type Peer interface {
+	// ListRefs lists the peer's refs.
+	ListRefs(ctx context.Context) (map[string]object.ID, error)
+	// Commits calls fn with every commit reachable from wants and not from
+	// haves, as far as the peer can tell (it may send a few more).
+	Commits(ctx context.Context, wants, haves []object.ID, fn ObjectFunc) error
+	// Get calls fn with each of ids, in order.
+	Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error
+	// String names the peer in errors.
+	String() string
+}
+
+// ObjectFunc receives an object as the peer sent it, not yet verified.
+type ObjectFunc func(id object.ID, t object.Type, body []byte) error
+
+// Stats counts what a fetch moved.
+type Stats struct {
+	Objects int   `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+	// Skipped counts objects the destination already had (with a commit or
+	// tree, everything below it, by the closure invariant); with chunks,
+	// whichever file or version they came from.
+	Skipped int `json:"skipped"`
+}
+
+// FlushEvery is how many bytes of chunks a fetch receives before it makes
+// them durable. An interrupted fetch started again asks only for chunks
+// the store does not hold, so it loses at most this much.
+var FlushEvery int64 = 64 << 20
+
+// fetcher is one Fetch.
+type fetcher struct {
+	p   Peer
+	dst *object.Store
+	st  Stats
+
+	seen   map[object.ID]bool
+	meta   map[object.ID]*metaObj // received, not yet written
+	chunks []want
+}
+
+type want struct {
+	id   object.ID
+	t    object.Type
+	size int64 // for chunks, as the file claims
+}
+
+type metaObj struct {
+	t    object.Type
+	body []byte
+	kids []object.ID // only those also in meta
+}
+
+// Fetch brings into dst everything reachable from wants (commits) that dst
+// lacks, from p, and makes it durable; refs are the caller's to move once
+// it returns. haves are dst's own commits (its ref tips), so that p sends
+// only history dst lacks. Trees and files then come one level at a time,
+// each level one request for what dst does not hold, and last the chunks
+// no file or version in dst already has.
+//
+// Every object is checked against its ID and the type its parent says it
+// has; a peer that sends anything else is cut off with ErrCorrupt.
+// Metadata is written only after everything under it, so "dst has X"
+// keeps meaning "dst has X's closure" even if Fetch is killed; chunks are
+// made durable every FlushEvery bytes, so a fetch started again resumes.
+func Fetch(ctx context.Context, p Peer, dst *object.Store, wants, haves []object.ID) (Stats, error) {
+	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}}
+	err := f.run(ctx, wants, haves)
+	if err != nil {
+		err = fmt.Errorf("fetch from %s: %w", p, err)
+	}
+	return f.st, err
+}
+
+func (f *fetcher) verify(w want, id object.ID, t object.Type, body []byte) error {
+	if id != w.id {
+		return fmt.Errorf("asked for %s %s, got %s: %w (%w)", w.t, w.id.Short(), id.Short(), ErrProtocol, object.ErrCorrupt)
+	}
+	if t != w.t {
+		return fmt.Errorf("%s: sent a %s where a %s belongs: %w", w.id.Short(), t, w.t, object.ErrCorrupt)
+	}
+	if got := object.Hash(t, body); got != w.id {
+		return fmt.Errorf("%s %s: sent bytes that hash to %s: %w", w.t, w.id.Short(), got.Short(), object.ErrCorrupt)
+	}
+	return nil
+}
+
+// need records that id is wanted, unless it is already seen or held.
+func (f *fetcher) need(w want, next *[]want) {
+	if f.seen[w.id] {
+		return
+	}
+	f.seen[w.id] = true
+	if f.dst.Has(w.id) {
+		f.st.Skipped++
+		return
+	}
+	if w.t == object.TypeChunk {
+		f.chunks = append(f.chunks, w)
+		return
+	}
+	*next = append(*next, w)
+}
+
+func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
+	var need []object.ID
+	for _, id := range wants {
+		if !f.dst.Has(id) && !f.seen[id] {
+			f.seen[id] = true
+			need = append(need, id)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	var held []object.ID
+	for _, id := range haves {
+		if f.dst.Has(id) {
+			held = append(held, id)
+		}
+	}
+
+	// Commits: the peer walks its history down to what we hold.
+	var level []want
+	commits := map[object.ID]*object.Commit{}
+	err := f.p.Commits(ctx, need, held, func(id object.ID, t object.Type, body []byte) error {
+		if err := f.verify(want{id, object.TypeCommit, 0}, id, t, body); err != nil {
+			return err
+		}
+		if f.dst.Has(id) || commits[id] != nil {
+			return nil
+		}
+		c, err := object.DecodeCommit(body)
+		if err != nil {
+			return fmt.Errorf("commit %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
+		}
+		commits[id] = c
+		f.seen[id] = true
+		f.meta[id] = &metaObj{t: t, body: body}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, c := range commits {
+		for _, p := range c.Parents {
+			if commits[p] == nil && !f.dst.Has(p) {
+				return fmt.Errorf("commit %s: parent %s was not sent: %w (%w)", id.Short(), p.Short(), ErrProtocol, object.ErrCorrupt)
+			}
+		}
+		f.need(want{c.Tree, object.TypeTree, 0}, &level)
+	}
+	for _, id := range need {
+		if commits[id] == nil {
+			return fmt.Errorf("commit %s: %w there", id.Short(), object.ErrNotFound)
+		}
+	}
+
+	// Trees and files, a level at a time.
+	for len(level) > 0 {
+		var next []want
+		ids := make([]object.ID, len(level))
+		for i, w := range level {
+			ids[i] = w.id
+		}
+		i := 0
+		err := f.p.Get(ctx, ids, func(id object.ID, t object.Type, body []byte) error {
+			if i >= len(level) {
+				return fmt.Errorf("sent more objects than asked for: %w", ErrProtocol)
+			}
+			w := level[i]
+			i++
+			if err := f.verify(w, id, t, body); err != nil {
+				return err
+			}
+			if err := f.addMeta(w, body, &next); err != nil {
+				return fmt.Errorf("%s %s: %w (%w)", w.t, w.id.Short(), err, object.ErrCorrupt)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if i != len(level) {
+			return fmt.Errorf("sent %d of %d objects: %w", i, len(level), ErrProtocol)
+		}
+		level = next
+	}
+
+	if err := f.fetchChunks(ctx); err != nil {
+		return err
+	}
+	return f.writeMeta(need)
+}
+
+func (f *fetcher) addMeta(w want, body []byte, next *[]want) error {
+	m := &metaObj{t: w.t, body: body}
+	switch w.t {
+	case object.TypeTree:
+		tr, err := object.DecodeTree(body)
+		if err != nil {
+			return err
+		}
+		for _, e := range tr.Entries {
+			k := want{e.ID, object.TypeFile, e.Size}
+			switch e.Kind {
+			case object.KindDir:
+				k.t = object.TypeTree
+			case object.KindSymlink:
+				k.t = object.TypeChunk
+			}
+			f.need(k, next)
+			m.kids = append(m.kids, e.ID)
+		}
+	case object.TypeFile:
+		fl, err := object.DecodeFile(body)
+		if err != nil {
+			return err
+		}
+		for _, c := range fl.Chunks {
+			f.need(want{c.ID, object.TypeChunk, c.Size}, next)
+		}
+	}
+	f.meta[w.id] = m
+	return nil
+}
+
+// fetchChunks asks for the missing chunks in groups of about FlushEvery
+// bytes, verifies and stores them on all cores while the next arrive, and
+// makes each group durable before asking for the next.
+func (f *fetcher) fetchChunks(ctx context.Context) error {
+	for start := 0; start < len(f.chunks); {
+		end, n := start, int64(0)
+		for end < len(f.chunks) && (end == start || n+f.chunks[end].size <= FlushEvery) {
+			n += f.chunks[end].size
+			end++
+		}
+		if err := f.chunkGroup(ctx, f.chunks[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+type arrived struct {
+	w    want
+	id   object.ID
+	t    object.Type
+	body []byte
+}
+
+func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
+	b := f.dst.NewBatch()
+	defer b.Abort()
+	g, gctx := errgroup.WithContext(ctx)
+	in := make(chan arrived, 4)
+	var mu sync.Mutex
+	for n := max(1, runtime.GOMAXPROCS(0)); n > 0; n-- {
+		g.Go(func() error {
+			for a := range in {
+				if err := f.verify(a.w, a.id, a.t, a.body); err != nil {
+					return err
+				}
+				if _, err := b.PutHashed(a.id, a.t, a.body); err != nil {
+					return err
+				}
+				mu.Lock()
+				f.st.Objects++
+				f.st.Bytes += int64(len(a.body))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	ids := make([]object.ID, len(group))
+	for i, w := range group {
+		ids[i] = w.id
+	}
+	i := 0
+	getErr := f.p.Get(gctx, ids, func(id object.ID, t object.Type, body []byte) error {
+		if i >= len(group) {
+			return fmt.Errorf("sent more chunks than asked for: %w", ErrProtocol)
+		}
+		select {
+		case in <- arrived{group[i], id, t, body}:
+			i++
+			return nil
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+	})
+	close(in)
+	werr := g.Wait()
+	// A worker's verdict (a corrupt chunk) explains the cancellation the
+	// reader then saw; report it first.
+	if werr != nil {
+		return werr
+	}
+	if getErr != nil {
+		return getErr
+	}
+	if i != len(group) {
+		return fmt.Errorf("sent %d of %d chunks: %w", i, len(group), ErrProtocol)
+	}
+	return b.Finish()
+}
+
+// writeMeta stores the received metadata children first, so that a store
+// cut short by a crash never holds a tree without what is under it.
+func (f *fetcher) writeMeta(roots []object.ID) error {
+	b := f.dst.NewBatch()
+	defer b.Abort()
+	done := map[object.ID]bool{}
+	type frame struct {
+		id   object.ID
+		kids []object.ID
+		next int
+	}
+	for _, r := range roots {
+		if f.meta[r] == nil || done[r] {
+			continue
+		}
+		done[r] = true
+		stack := []*frame{{id: r, kids: f.kids(r)}}
+		for len(stack) > 0 {
+			top := stack[len(stack)-1]
+			if top.next < len(top.kids) {
+				k := top.kids[top.next]
+				top.next++
+				if f.meta[k] != nil && !done[k] {
+					done[k] = true
+					stack = append(stack, &frame{id: k, kids: f.kids(k)})
+				}
+				continue
+			}
+			m := f.meta[top.id]
+			if _, err := b.PutHashed(top.id, m.t, m.body); err != nil {
+				return err
+			}
+			f.st.Objects++
+			f.st.Bytes += int64(len(m.body))
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(done) != len(f.meta) {
+		// Commits the peer sent beyond what was asked are simply not kept.
+		for id, m := range f.meta {
+			if !done[id] && m.t != object.TypeCommit {
+				return fmt.Errorf("internal error: %s %s received but not reachable", m.t, id.Short())
+			}
+		}
+	}
+	return b.Finish()
+}
+
+func (f *fetcher) kids(id object.ID) []object.ID {
+	m := f.meta[id]
+	if m.t == object.TypeCommit && m.kids == nil {
+		c, _ := object.DecodeCommit(m.body)
+		m.kids = append([]object.ID{c.Tree}, c.Parents...)
+	}
+	return m.kids
+}
+
+// isPeerFault reports whether err means the peer misbehaved (as opposed
+// to our disk or our context), for callers that drop such peers.
+func isPeerFault(err error) bool {
+	return errors.Is(err, object.ErrCorrupt) || errors.Is(err, ErrProtocol)
+}

@@ -1,0 +1,256 @@
+package remote
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mesh-sync/mesh/object"
+)
+
+// The wire: after the TLS handshake, both sides exchange frames of
+// kind (1 byte) ‖ length (4 bytes, big-endian) ‖ payload. Every length is
+// checked against a limit before anything is allocated, so a peer cannot
+// make us reserve more than one frame's worth of memory.
+
+// ProtocolVersion is the version of the frames below; a peer speaking
+// another is refused in the hello.
+const ProtocolVersion = 1
+
+const (
+	// MaxObjectFrame bounds a frame carrying one object: the largest chunk
+	// a mesh may cut (object.Chunking.Max is checked against it) plus room
+	// for a large tree.
+	MaxObjectFrame = 64<<20 + 64
+	// maxControlFrame bounds every other frame (hello, refs, requests).
+	maxControlFrame = 4 << 20
+	// maxIDsPerRequest keeps a request of IDs within maxControlFrame.
+	maxIDsPerRequest = 16 << 10
+)
+
+type frameKind uint8
+
+const (
+	kindHello   frameKind = iota + 1 // client → server: helloMsg
+	kindWelcome                      // server → client: helloMsg
+	kindError                        // either way: a message, then the connection ends
+	kindRefsReq                      // → refs
+	kindRefs                         // JSON map ref → ID
+	kindCommits                      // n ‖ n wants ‖ haves → objects then kindEnd
+	kindGet                          // IDs → one kindObject or kindMissing each
+	kindObject                       // type ‖ ID ‖ body
+	kindMissing                      // ID
+	kindEnd                          // ends a stream of objects
+	kindPush                         // pushMsg; the receiver then fetches from the sender
+	kindPushDone                     // pushResult
+)
+
+func (k frameKind) String() string {
+	names := [...]string{"", "hello", "welcome", "error", "refs request", "refs", "commits request", "get", "object", "missing", "end", "push", "push result"}
+	if int(k) < len(names) && k > 0 {
+		return names[k]
+	}
+	return fmt.Sprintf("frame kind %d", uint8(k))
+}
+
+// ErrProtocol is the kind of error for a peer that breaks the protocol:
+// garbage, a frame over its limit, a truncated stream, an unexpected
+// frame. Such a peer is cut off.
+var ErrProtocol = errors.New("protocol violation")
+
+// errClosedByPeer: the peer closed the connection between frames.
+var errClosedByPeer = errors.New("the connection closed")
+
+// PeerError is an error message a peer sent us.
+type PeerError struct{ Msg string }
+
+func (e *PeerError) Error() string { return "the peer says: " + e.Msg }
+
+type wire struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
+func newWire(rw io.ReadWriter) *wire {
+	return &wire{r: bufio.NewReaderSize(rw, 256<<10), w: bufio.NewWriterSize(rw, 256<<10)}
+}
+
+func limitOf(k frameKind) int {
+	if k == kindObject {
+		return MaxObjectFrame
+	}
+	return maxControlFrame
+}
+
+// read returns the next frame. The payload is newly allocated: callers
+// may keep it.
+func (w *wire) read() (frameKind, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return 0, nil, fmt.Errorf("%w: %w", errClosedByPeer, io.ErrUnexpectedEOF)
+		}
+		return 0, nil, err
+	}
+	k, n := frameKind(hdr[0]), binary.BigEndian.Uint32(hdr[1:])
+	if k < kindHello || k > kindPushDone {
+		return 0, nil, fmt.Errorf("unknown frame kind %d: %w", hdr[0], ErrProtocol)
+	}
+	if int64(n) > int64(limitOf(k)) {
+		return 0, nil, fmt.Errorf("a %s frame of %d bytes is over the limit of %d: %w", k, n, limitOf(k), ErrProtocol)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(w.r, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return 0, nil, fmt.Errorf("%s frame cut short: %w (%w)", k, io.ErrUnexpectedEOF, ErrProtocol)
+		}
+		return 0, nil, err
+	}
+	if k == kindError {
+		return k, nil, &PeerError{Msg: string(b)}
+	}
+	return k, b, nil
+}
+
+// expect reads a frame that must be of kind k.
+func (w *wire) expect(k frameKind) ([]byte, error) {
+	got, b, err := w.read()
+	if err != nil {
+		return nil, err
+	}
+	if got != k {
+		return nil, fmt.Errorf("expected a %s frame, got a %s: %w", k, got, ErrProtocol)
+	}
+	return b, nil
+}
+
+// write queues a frame; flush sends what is queued.
+func (w *wire) write(k frameKind, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > limitOf(k) {
+		return fmt.Errorf("a %s frame of %d bytes is over the limit of %d", k, n, limitOf(k))
+	}
+	var hdr [5]byte
+	hdr[0] = byte(k)
+	binary.BigEndian.PutUint32(hdr[1:], uint32(n))
+	if _, err := w.w.Write(hdr[:]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *wire) flush() error { return w.w.Flush() }
+
+func (w *wire) writeJSON(k frameKind, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.write(k, b)
+}
+
+func (w *wire) readJSON(k frameKind, v any) error {
+	b, err := w.expect(k)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s frame: %v: %w", k, err, ErrProtocol)
+	}
+	return nil
+}
+
+// sendError tells the peer why it is being cut off.
+func (w *wire) sendError(msg string) {
+	w.write(kindError, []byte(msg))
+	w.flush()
+}
+
+func encodeIDs(ids []object.ID) []byte {
+	b := make([]byte, 0, len(ids)*object.IDSize)
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+func decodeIDs(b []byte) ([]object.ID, error) {
+	if len(b)%object.IDSize != 0 {
+		return nil, fmt.Errorf("a list of IDs of %d bytes: %w", len(b), ErrProtocol)
+	}
+	ids := make([]object.ID, len(b)/object.IDSize)
+	for i := range ids {
+		copy(ids[i][:], b[i*object.IDSize:])
+	}
+	return ids, nil
+}
+
+// commitsRequest is n ‖ n wants ‖ haves.
+func encodeCommitsRequest(wants, haves []object.ID) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(wants)))
+	return append(append(b, encodeIDs(wants)...), encodeIDs(haves)...)
+}
+
+func decodeCommitsRequest(b []byte) (wants, haves []object.ID, err error) {
+	if len(b) < 4 {
+		return nil, nil, fmt.Errorf("commits request of %d bytes: %w", len(b), ErrProtocol)
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	ids, err := decodeIDs(b[4:])
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > len(ids) {
+		return nil, nil, fmt.Errorf("commits request names %d wants in %d IDs: %w", n, len(ids), ErrProtocol)
+	}
+	return ids[:n], ids[n:], nil
+}
+
+func (w *wire) writeObject(id object.ID, t object.Type, body []byte) error {
+	return w.write(kindObject, []byte{byte(t)}, id[:], body)
+}
+
+// decodeObject splits an object frame. The caller verifies the hash.
+func decodeObject(b []byte) (object.ID, object.Type, []byte, error) {
+	var id object.ID
+	if len(b) < 1+object.IDSize {
+		return id, 0, nil, fmt.Errorf("object frame of %d bytes: %w", len(b), ErrProtocol)
+	}
+	t := object.Type(b[0])
+	if !t.Valid() {
+		return id, 0, nil, fmt.Errorf("object frame of type %d: %w", b[0], ErrProtocol)
+	}
+	copy(id[:], b[1:])
+	return id, t, b[1+object.IDSize:], nil
+}
+
+// helloMsg is what each side says first: who it is and, proving that it
+// holds the mesh secret, a MAC bound to this TLS session.
+type helloMsg struct {
+	Version int    `json:"version"`
+	Mesh    string `json:"mesh"`
+	Device  string `json:"device"`
+	Proof   []byte `json:"proof"`
+}
+
+type pushMsg struct {
+	Branch string    `json:"branch"`
+	Old    object.ID `json:"old"`
+	New    object.ID `json:"new"`
+}
+
+type pushResult struct {
+	Error string `json:"error,omitempty"`
+	Stats Stats  `json:"stats"`
+}
