@@ -18,6 +18,7 @@ import (
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
 	"github.com/urfave/cli/v2"
 )
 
@@ -99,6 +100,7 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, historyCommands(st)...)
 	app.Commands = append(app.Commands, restoreCommands(st)...)
 	app.Commands = append(app.Commands, mergeCommands(st)...)
+	app.Commands = append(app.Commands, remoteCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
@@ -124,6 +126,10 @@ func report(st *state, err error) int {
 		hint = "run mesh fsck --read-data to see what is damaged"
 	case errors.Is(err, worktree.ErrUnsafePath):
 		hint = "the tree holds a path that would escape the folder; it was not written"
+	case errors.Is(err, remote.ErrUnauthorized):
+		hint = "both devices must be of one mesh: join it with a token from mesh invite"
+	case errors.Is(err, remote.ErrProtocol):
+		hint = "the peer broke the protocol and was cut off; nothing it sent was kept unverified"
 	}
 	// Every other kind (repo.ErrNotRepo, ErrUnknownRev, ErrUncommitted,
 	// object.ErrLocked, ErrNotFound, ErrPathNotFound, ...) is an error whose

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -42,6 +43,28 @@ func TestScripts(t *testing.T) {
 				b[len(b)/2] ^= 0xff
 				os.Chmod(m[0], 0o644)
 				ts.Check(os.WriteFile(m[0], b, 0o644))
+			},
+			// waitfile FILE: wait (up to a minute) until FILE exists, as
+			// mesh serve's address file does once it listens.
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: waitfile FILE")
+				}
+				for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("%s did not appear within a minute", args[0])
+					}
+				}
+			},
+			// envfile NAME FILE: set NAME to FILE's content, trimmed.
+			"envfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: envfile NAME FILE")
+				}
+				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},
 			// mode PERM FILE: FILE has permission bits PERM (octal).
 			"mode": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"sort"
+
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/urfave/cli/v2"
 )
@@ -8,46 +10,18 @@ import (
 func mergeCommands(st *state) []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:      "fetch",
-			Usage:     "bring the branches of another repository on disk in, as remotes/<folder>/<branch>",
-			ArgsUsage: "PATH",
-			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("fetch takes the path of another repository")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.FetchPath(c.Context, c.Args().First())
-				if err != nil {
-					return err
-				}
-				if st.json {
-					return st.printJSON(res)
-				}
-				st.printf("fetched %d objects (%d bytes), %d already here\n", res.Objects, res.Bytes, res.Skipped)
-				for ref, id := range res.Refs {
-					st.printf("%s %s\n", id.Short(), ref)
-				}
-				return nil
-			}),
-		},
-		{
 			Name:      "merge",
 			Usage:     "merge REV into the current branch (fast-forward, or the deterministic merge commit)",
 			ArgsUsage: "REV",
 			Flags: []cli.Flag{
 				jsonFlag,
-				&cli.StringFlag{Name: "conflict-style", Value: "copy", Usage: "copy: keep the other version beside the file; markers: write conflict markers into text files"},
+				conflictStyleFlag,
 			},
 			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return usagef("merge takes one revision")
 				}
-				if s := c.String("conflict-style"); s != "copy" && s != "markers" {
-					return usagef("--conflict-style is copy or markers, not %q", s)
-				}
-				return nil
+				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Merge(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers"})
 				if err != nil {
@@ -56,17 +30,7 @@ func mergeCommands(st *state) []*cli.Command {
 				if st.json {
 					return st.printJSON(res)
 				}
-				switch {
-				case res.UpToDate:
-					st.printf("already up to date\n")
-				case res.FastForward:
-					st.printf("fast-forward to %s\n", res.ID.Short())
-				default:
-					st.printf("merged: %s\n", res.ID)
-				}
-				for _, k := range res.Conflicts {
-					printConflict(st, k.Path, k.Copy, k.Device)
-				}
+				printMerge(st, res)
 				return nil
 			}),
 		},
@@ -129,4 +93,36 @@ func printConflict(st *state, path, copyPath, device string) {
 	} else {
 		st.printf("conflict: %s\n", path)
 	}
+}
+
+var conflictStyleFlag = &cli.StringFlag{Name: "conflict-style", Value: "copy", Usage: "copy: keep the other version beside the file; markers: write conflict markers into text files"}
+
+func checkConflictStyle(c *cli.Context) error {
+	if s := c.String("conflict-style"); s != "copy" && s != "markers" {
+		return usagef("--conflict-style is copy or markers, not %q", s)
+	}
+	return nil
+}
+
+func printMerge(st *state, res *repo.MergeResult) {
+	switch {
+	case res.UpToDate:
+		st.printf("already up to date\n")
+	case res.FastForward:
+		st.printf("fast-forward to %s\n", res.ID.Short())
+	default:
+		st.printf("merged: %s\n", res.ID)
+	}
+	for _, k := range res.Conflicts {
+		printConflict(st, k.Path, k.Copy, k.Device)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

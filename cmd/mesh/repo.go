@@ -24,15 +24,15 @@ func repoCommands(st *state) []*cli.Command {
 				if dir == "" {
 					dir = "."
 				}
-				r, err := repo.Init(dir)
+				r, err := repo.Init(dir, nil)
 				if err != nil {
 					return err
 				}
 				defer r.Close()
 				if st.json {
-					return st.printJSON(map[string]any{"root": r.Root, "device": r.Config.Device, "chunking": r.Config.Chunking})
+					return st.printJSON(map[string]any{"root": r.Root, "device": r.Config.Device, "mesh": r.Config.Mesh, "chunking": r.Config.Chunking})
 				}
-				st.printf("Initialized empty mesh repository in %s\n", r.Meta)
+				st.printf("Initialized empty mesh repository in %s (a new mesh; add devices with mesh invite)\n", r.Meta)
 				return nil
 			}),
 		},

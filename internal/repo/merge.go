@@ -6,75 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
-	"github.com/mesh-sync/mesh/remote"
 )
-
-// FetchResult says what a fetch brought and which refs it set.
-type FetchResult struct {
-	remote.Stats
-	Refs map[string]object.ID `json:"refs"`
-}
-
-// FetchPath brings the branches of the repository at path into this one:
-// their objects first (only what is missing), then refs
-// remotes/<name>/<branch>, where name is the repository folder's name.
-func (r *Repo) FetchPath(ctx context.Context, path string) (*FetchResult, error) {
-	other, err := Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("fetch from %s: %w", path, err)
-	}
-	defer other.Close()
-	if other.Config.Chunking != r.Config.Chunking {
-		return nil, fmt.Errorf("fetch from %s: it cuts files with %+v, this repository with %+v; they are not of one mesh", path, other.Config.Chunking, r.Config.Chunking)
-	}
-	refs, err := other.Refs.List()
-	if err != nil {
-		return nil, err
-	}
-	name := remoteName(other.Root)
-	res := &FetchResult{Refs: map[string]object.ID{}}
-	var heads []object.ID
-	for ref, id := range refs {
-		if branch, ok := strings.CutPrefix(ref, "heads/"); ok {
-			heads = append(heads, id)
-			res.Refs["remotes/"+name+"/"+branch] = id
-		}
-	}
-	st, err := remote.Copy(ctx, other.Store, r.Store, heads)
-	if err != nil {
-		return nil, fmt.Errorf("fetch from %s: %w; nothing was changed", path, err)
-	}
-	res.Stats = st
-	// Objects are durable; now the refs.
-	for ref, id := range res.Refs {
-		old, _, err := r.Refs.Get(ref)
-		if err != nil {
-			return nil, err
-		}
-		if old != id {
-			if err := r.Refs.Update(ctx, ref, old, id, "fetch: from "+other.Root); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return res, nil
-}
-
-var unsafeRefChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-func remoteName(root string) string {
-	n := strings.Trim(unsafeRefChars.ReplaceAllString(filepath.Base(root), "-"), ".-")
-	if n == "" {
-		n = "remote"
-	}
-	return n
-}
 
 // MergeOptions configure Merge.
 type MergeOptions struct {

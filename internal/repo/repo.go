@@ -40,6 +40,20 @@ type Config struct {
 	Device string `json:"device"`
 	// Author, when set, is recorded in commits; otherwise user@host.
 	Author string `json:"author,omitempty"`
+	// Mesh is the public ID of the mesh this repository belongs to; its
+	// secret is in .mesh/secret, readable by the owner only.
+	Mesh string `json:"mesh,omitempty"`
+	// Remotes are the other repositories and devices this one fetches
+	// from and pushes to, by name.
+	Remotes map[string]RemoteConfig `json:"remotes,omitempty"`
+}
+
+// RemoteConfig is one remote: a path to another repository, or
+// tls://HOST:PORT of a device running mesh serve (and, when known, the
+// device ID expected there).
+type RemoteConfig struct {
+	URL    string `json:"url"`
+	Device string `json:"device,omitempty"`
 }
 
 // Repo is an open repository.
@@ -55,8 +69,9 @@ type Repo struct {
 	Now func() time.Time
 }
 
-// Init creates a repository in dir (created if missing).
-func Init(dir string) (*Repo, error) {
+// Init creates a repository in dir (created if missing): a new mesh, or,
+// given an invite, a new device of the mesh it names.
+func Init(dir string, inv *remote.Invite) (*Repo, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -78,6 +93,16 @@ func Init(dir string) (*Repo, error) {
 		return nil, err
 	}
 	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: ident.ID.String()}
+	var m remote.Mesh
+	if inv != nil {
+		m, cfg.Chunking = inv.Mesh, inv.Chunking
+	} else if m, err = remote.NewMesh(); err != nil {
+		return nil, err
+	}
+	if err := saveSecret(meta, m); err != nil {
+		return nil, err
+	}
+	cfg.Mesh = m.ID()
 	for _, d := range []string{"objects", "refs/heads", "logs"} {
 		if err := os.MkdirAll(filepath.Join(meta, filepath.FromSlash(d)), 0o755); err != nil {
 			return nil, fmt.Errorf("init %s: %w", abs, err)
@@ -87,11 +112,58 @@ func Init(dir string) (*Repo, error) {
 		return nil, err
 	}
 	// The config is written last: its presence is what makes a repository.
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := object.WriteFileAtomic(filepath.Join(meta, "config"), append(b, '\n'), 0o644, true); err != nil {
+	if err := writeConfig(meta, cfg); err != nil {
 		return nil, err
 	}
 	return Open(abs)
+}
+
+func writeConfig(meta string, cfg Config) error {
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return object.WriteFileAtomic(filepath.Join(meta, "config"), append(b, '\n'), 0o644, true)
+}
+
+const secretFile = "secret"
+
+func saveSecret(meta string, m remote.Mesh) error {
+	b, _ := m.MarshalText()
+	return object.WriteFileAtomic(filepath.Join(meta, secretFile), append(b, '\n'), 0o600, true)
+}
+
+// ErrNoMesh is returned when a repository has no mesh secret.
+var ErrNoMesh = errors.New("no mesh secret")
+
+// Mesh reads the mesh secret.
+func (r *Repo) Mesh() (remote.Mesh, error) {
+	var m remote.Mesh
+	p := filepath.Join(r.Meta, secretFile)
+	b, err := os.ReadFile(p)
+	if isNotExist(err) {
+		return m, fmt.Errorf("%s is missing: %w; this repository was made before meshes had secrets: join a mesh with mesh join", p, ErrNoMesh)
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := m.UnmarshalText(b); err != nil {
+		return m, fmt.Errorf("%s: %w", p, err)
+	}
+	if r.Config.Mesh != "" && m.ID() != r.Config.Mesh {
+		return m, fmt.Errorf("%s belongs to mesh %s, but the config says %s: %w", p, m.ID(), r.Config.Mesh, ErrNoMesh)
+	}
+	return m, nil
+}
+
+// Auth is what this device presents to the others: identity and mesh.
+func (r *Repo) Auth() (*remote.Auth, error) {
+	id, err := r.Identity()
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Mesh()
+	if err != nil {
+		return nil, err
+	}
+	return &remote.Auth{Identity: id, Mesh: m}, nil
 }
 
 // Find returns the root of the repository containing dir.

@@ -17,7 +17,7 @@ var ctx = context.Background()
 
 func newRepo(t *testing.T) *Repo {
 	t.Helper()
-	r, err := Init(t.TempDir())
+	r, err := Init(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestNotARepository(t *testing.T) {
 		t.Fatalf("Open outside a repository: %v", err)
 	}
 	r := newRepo(t)
-	if _, err := Init(r.Root); !errors.Is(err, ErrExists) {
+	if _, err := Init(r.Root, nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("second init: %v", err)
 	}
 	sub := filepath.Join(r.Root, "a", "b")

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/urfave/cli/v2"
+)
+
+func remoteCommands(st *state) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "fetch",
+			Usage:     "bring in the branches of REMOTE (a remote's name, tls://HOST:PORT or a path; default: every remote) as remotes/<name>/<branch>",
+			ArgsUsage: "[REMOTE]",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: repoAction(st, maxArgs("fetch", 1), func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.Fetch(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				for _, f := range res {
+					printFetch(st, f)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "pull",
+			Usage:     "fetch REMOTE (default: every remote) and merge its branch of the current branch's name",
+			ArgsUsage: "[REMOTE]",
+			Flags:     []cli.Flag{jsonFlag, conflictStyleFlag},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if err := maxArgs("pull", 1)(c); err != nil {
+					return err
+				}
+				return checkConflictStyle(c)
+			}, func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.Pull(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers"})
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				for _, f := range res.Fetched {
+					printFetch(st, f)
+				}
+				for _, m := range res.Merged {
+					printMerge(st, m)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "push",
+			Usage:     "send the current branch to REMOTE (default: every remote) as devices/<this device>/<branch> there, fast-forward only",
+			ArgsUsage: "[REMOTE]",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: repoAction(st, maxArgs("push", 1), func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.Push(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				for _, p := range res {
+					if p.UpToDate {
+						st.printf("%s: up to date\n", p.Remote)
+						continue
+					}
+					st.printf("%s: sent %d objects (%d bytes); %s there\n", p.Remote, p.Objects, p.Bytes, p.Ref)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:  "remote",
+			Usage: "list, add and remove remotes",
+			Subcommands: []*cli.Command{
+				{
+					Name:      "add",
+					Usage:     "add a remote: the path of another repository, or tls://HOST:PORT of a device running mesh serve",
+					ArgsUsage: "NAME URL",
+					Flags:     []cli.Flag{&cli.StringFlag{Name: "device", Usage: "the device ID expected at URL (see mesh id there)"}},
+					Action: repoAction(st, func(c *cli.Context) error {
+						if c.NArg() != 2 {
+							return usagef("remote add takes a name and a URL")
+						}
+						return nil
+					}, func(c *cli.Context, r *repo.Repo) error {
+						return r.AddRemote(c.Context, c.Args().Get(0), c.Args().Get(1), c.String("device"))
+					}),
+				},
+				{
+					Name:      "remove",
+					Usage:     "forget a remote and its remotes/NAME/* refs",
+					ArgsUsage: "NAME",
+					Action: repoAction(st, func(c *cli.Context) error {
+						if c.NArg() != 1 {
+							return usagef("remote remove takes a name")
+						}
+						return nil
+					}, func(c *cli.Context, r *repo.Repo) error {
+						return r.RemoveRemote(c.Context, c.Args().First())
+					}),
+				},
+				{
+					Name:  "list",
+					Usage: "list the remotes",
+					Flags: []cli.Flag{jsonFlag},
+					Action: repoAction(st, maxArgs("remote list", 0), func(c *cli.Context, r *repo.Repo) error {
+						if st.json {
+							rs := r.Config.Remotes
+							if rs == nil {
+								rs = map[string]repo.RemoteConfig{}
+							}
+							return st.printJSON(rs)
+						}
+						for _, n := range r.RemoteNames() {
+							rc := r.Config.Remotes[n]
+							st.printf("%s\t%s", n, rc.URL)
+							if rc.Device != "" {
+								st.printf("\t%s", rc.Device)
+							}
+							st.printf("\n")
+						}
+						return nil
+					}),
+				},
+			},
+		},
+		{
+			Name:  "serve",
+			Usage: "serve this repository to the devices of its mesh over TLS until interrupted",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: ":7420", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"}},
+			Action: repoAction(st, maxArgs("serve", 0), func(c *cli.Context, r *repo.Repo) error {
+				ln, err := net.Listen("tcp", c.String("listen"))
+				if err != nil {
+					return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
+				}
+				log := slog.New(slog.NewTextHandler(st.stderr, nil))
+				log.Info("Serving", "device", r.Config.Device, "mesh", r.Config.Mesh, "addr", ln.Addr().String())
+				return r.Serve(c.Context, ln, log)
+			}),
+		},
+		{
+			Name:  "invite",
+			Usage: "print a token with which another device joins this mesh (it holds the mesh secret: send it privately)",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "addr", Usage: "`HOST:PORT` where the new device fetches the history (default: where mesh serve runs here)"}},
+			Action: repoAction(st, maxArgs("invite", 0), func(c *cli.Context, r *repo.Repo) error {
+				tok, err := r.Invite(c.String("addr"))
+				if err != nil {
+					return err
+				}
+				st.printf("%s\n", tok)
+				return nil
+			}),
+		},
+		{
+			Name:      "join",
+			Usage:     "create a repository in DIR (default: here) as a new device of the mesh in TOKEN (\"-\" reads it from stdin), and fetch its history",
+			ArgsUsage: "TOKEN [DIR]",
+			Flags:     []cli.Flag{jsonFlag},
+			Action: action(st, func(c *cli.Context) error {
+				if c.NArg() < 1 || c.NArg() > 2 {
+					return usagef("join takes a token and at most one directory")
+				}
+				tok := c.Args().Get(0)
+				if tok == "-" {
+					line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+					if err != nil && line == "" {
+						return usagef("join -: no token on stdin")
+					}
+					tok = strings.TrimSpace(line)
+				}
+				dir := c.Args().Get(1)
+				if dir == "" {
+					dir = "."
+				}
+				r, res, err := repo.Join(c.Context, tok, dir)
+				if r != nil {
+					defer r.Close()
+				}
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				st.printf("Joined mesh %s as device %s in %s\n", res.Mesh, res.Device, res.Root)
+				if res.Fetched != nil {
+					printFetch(st, res.Fetched)
+				}
+				if !res.Head.IsZero() {
+					st.printf("checked out main at %s\n", res.Head.Short())
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+func maxArgs(cmd string, n int) func(*cli.Context) error {
+	return func(c *cli.Context) error {
+		if c.NArg() > n {
+			return usagef("%s takes at most %d arguments", cmd, n)
+		}
+		return nil
+	}
+}
+
+func printFetch(st *state, f *repo.FetchResult) {
+	st.printf("%s: fetched %d objects (%d bytes), %d already here\n", f.Remote, f.Objects, f.Bytes, f.Skipped)
+	for _, ref := range sortedKeys(f.Refs) {
+		st.printf("%s %s\n", f.Refs[ref].Short(), ref)
+	}
+}

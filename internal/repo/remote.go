@@ -1,0 +1,524 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
+)
+
+// ErrNoRemote is returned for a remote name that is not configured.
+var ErrNoRemote = errors.New("no such remote")
+
+// tlsScheme starts the URL of a device reached over the network.
+const tlsScheme = "tls://"
+
+var remoteNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// AddRemote records a remote: a path to another repository, or
+// tls://HOST:PORT (with the device ID expected there, if known).
+func (r *Repo) AddRemote(ctx context.Context, name, url, device string) error {
+	if !remoteNameRE.MatchString(name) || strings.HasSuffix(name, ".lock") {
+		return fmt.Errorf("%q cannot name a remote: use letters, digits, '.', '_' and '-'", name)
+	}
+	if device != "" {
+		d, err := remote.ParseDeviceID(device)
+		if err != nil {
+			return err
+		}
+		device = d.String()
+	}
+	if addr, ok := strings.CutPrefix(url, tlsScheme); ok {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: want tls://HOST:PORT: %v", url, err)
+		}
+	} else {
+		abs, err := filepath.Abs(url)
+		if err != nil {
+			return err
+		}
+		url = abs
+	}
+	return r.editConfig(ctx, func(c *Config) error {
+		if _, ok := c.Remotes[name]; ok {
+			return fmt.Errorf("remote %s already exists; remove it first (mesh remote remove %s)", name, name)
+		}
+		if c.Remotes == nil {
+			c.Remotes = map[string]RemoteConfig{}
+		}
+		c.Remotes[name] = RemoteConfig{URL: url, Device: device}
+		return nil
+	})
+}
+
+// RemoveRemote forgets a remote and its remotes/NAME/* refs.
+func (r *Repo) RemoveRemote(ctx context.Context, name string) error {
+	err := r.editConfig(ctx, func(c *Config) error {
+		if _, ok := c.Remotes[name]; !ok {
+			return fmt.Errorf("%s: %w (see mesh remote list)", name, ErrNoRemote)
+		}
+		delete(c.Remotes, name)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	refs, err := r.Refs.List()
+	if err != nil {
+		return err
+	}
+	for ref, id := range refs {
+		if strings.HasPrefix(ref, "remotes/"+name+"/") {
+			if err := r.Refs.Update(ctx, ref, id, object.ZeroID, "remote remove "+name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// editConfig changes .mesh/config under the repository lock.
+func (r *Repo) editConfig(ctx context.Context, edit func(*Config) error) error {
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	fresh, err := Open(r.Root)
+	if err != nil {
+		return err
+	}
+	cfg := fresh.Config
+	fresh.Close()
+	if err := edit(&cfg); err != nil {
+		return err
+	}
+	if err := writeConfig(r.Meta, cfg); err != nil {
+		return err
+	}
+	r.Config = cfg
+	return nil
+}
+
+// RemoteNames lists the configured remotes, sorted.
+func (r *Repo) RemoteNames() []string {
+	var names []string
+	for n := range r.Config.Remotes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// peer is an open connection to a remote.
+type peer struct {
+	remote.Peer
+	name  string // names its refs: remotes/<name>/<branch>
+	conn  *remote.Conn
+	other *Repo
+}
+
+func (p *peer) Close() {
+	if p.conn != nil {
+		p.conn.Close()
+	}
+	if p.other != nil {
+		p.other.Close()
+	}
+}
+
+// connect opens spec: a configured remote's name, tls://HOST:PORT, or
+// the path of another repository.
+func (r *Repo) connect(ctx context.Context, spec string) (*peer, error) {
+	name, rc := spec, RemoteConfig{URL: spec}
+	if c, ok := r.Config.Remotes[spec]; ok {
+		rc = c
+	} else if !strings.HasPrefix(spec, tlsScheme) {
+		if _, err := os.Stat(spec); err != nil {
+			return nil, fmt.Errorf("%s: %w, and no repository is at that path (see mesh remote list)", spec, ErrNoRemote)
+		}
+		name = remoteName(spec)
+	}
+	if addr, ok := strings.CutPrefix(rc.URL, tlsScheme); ok {
+		if name == spec && strings.HasPrefix(spec, tlsScheme) {
+			name = remoteName(strings.ReplaceAll(addr, ":", "-"))
+		}
+		auth, err := r.Auth()
+		if err != nil {
+			return nil, err
+		}
+		var want remote.DeviceID
+		if rc.Device != "" {
+			if want, err = remote.ParseDeviceID(rc.Device); err != nil {
+				return nil, fmt.Errorf("remote %s: %w", name, err)
+			}
+		}
+		c, err := auth.Dial(ctx, addr, want)
+		if err != nil {
+			return nil, fmt.Errorf("remote %s: %w", name, err)
+		}
+		return &peer{Peer: c, name: name, conn: c}, nil
+	}
+	other, err := Open(rc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("remote %s: %w", name, err)
+	}
+	if other.Config.Chunking != r.Config.Chunking {
+		other.Close()
+		return nil, fmt.Errorf("remote %s at %s cuts files with %+v, this repository with %+v; they are not of one mesh", name, other.Root, other.Config.Chunking, r.Config.Chunking)
+	}
+	return &peer{Peer: &remote.Local{Objects: other.Store, Refs: other.Refs, Name: other.Root}, name: name, other: other}, nil
+}
+
+var unsafeRefChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func remoteName(root string) string {
+	n := strings.Trim(unsafeRefChars.ReplaceAllString(filepath.Base(root), "-"), ".-")
+	if n == "" {
+		n = "remote"
+	}
+	return n
+}
+
+// FetchResult says what a fetch brought and which refs it set.
+type FetchResult struct {
+	Remote string `json:"remote"`
+	remote.Stats
+	Refs map[string]object.ID `json:"refs"`
+}
+
+// Fetch brings in the branches of spec (a remote, tls://HOST:PORT or a
+// path), or of every configured remote when spec is empty: objects first
+// (only what is missing), then refs remotes/<name>/<branch>.
+func (r *Repo) Fetch(ctx context.Context, spec string) ([]*FetchResult, error) {
+	specs := []string{spec}
+	if spec == "" {
+		specs = r.RemoteNames()
+		if len(specs) == 0 {
+			return nil, fmt.Errorf("%w configured: add one with mesh remote add NAME URL, or name a path", ErrNoRemote)
+		}
+	}
+	var out []*FetchResult
+	for _, s := range specs {
+		p, err := r.connect(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		res, err := r.fetchFrom(ctx, p)
+		p.Close()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (r *Repo) localTips() ([]object.ID, error) {
+	refs, err := r.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	var tips []object.ID
+	for _, id := range refs {
+		tips = append(tips, id)
+	}
+	return tips, nil
+}
+
+func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
+	refs, err := p.ListRefs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("remote %s: %w", p.name, err)
+	}
+	res := &FetchResult{Remote: p.name, Refs: map[string]object.ID{}}
+	var wants []object.ID
+	for ref, id := range refs {
+		if branch, ok := strings.CutPrefix(ref, "heads/"); ok {
+			wants = append(wants, id)
+			res.Refs["remotes/"+p.name+"/"+branch] = id
+		}
+	}
+	haves, err := r.localTips()
+	if err != nil {
+		return nil, err
+	}
+	st, err := remote.Fetch(ctx, p, r.Store, wants, haves)
+	res.Stats = st
+	if err != nil {
+		return res, fmt.Errorf("%w; no ref was changed (chunks received so far are kept, so running it again resumes)", err)
+	}
+	// The objects are durable; now the refs.
+	for ref, id := range res.Refs {
+		old, _, err := r.Refs.Get(ref)
+		if err != nil {
+			return nil, err
+		}
+		if old != id {
+			if err := r.Refs.Update(ctx, ref, old, id, "fetch: from "+p.String()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// A branch the remote no longer has goes away here too, as git's
+	// fetch --prune does; its commits stay reachable from the reflog.
+	mine, err := r.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	for ref, id := range mine {
+		if strings.HasPrefix(ref, "remotes/"+p.name+"/") && res.Refs[ref].IsZero() {
+			if err := r.Refs.Update(ctx, ref, id, object.ZeroID, "fetch: pruned"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// PullResult is a fetch and the merges that followed.
+type PullResult struct {
+	Fetched []*FetchResult `json:"fetched"`
+	Merged  []*MergeResult `json:"merged"`
+}
+
+// Pull fetches spec (or every remote) and merges, one at a time in the
+// order of their names, the remotes' branches of the current branch's name.
+func (r *Repo) Pull(ctx context.Context, spec string, o MergeOptions) (*PullResult, error) {
+	h, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Branch == "" {
+		return nil, errors.New("HEAD is detached: check out a branch to pull into")
+	}
+	fetched, err := r.Fetch(ctx, spec)
+	res := &PullResult{Fetched: fetched}
+	if err != nil {
+		return res, err
+	}
+	for _, f := range fetched {
+		ref := "remotes/" + f.Remote + "/" + h.Branch
+		if _, ok := f.Refs[ref]; !ok {
+			continue
+		}
+		m, err := r.Merge(ctx, ref, o)
+		if err != nil {
+			return res, err
+		}
+		res.Merged = append(res.Merged, m)
+	}
+	return res, nil
+}
+
+// PushResult says what a push sent.
+type PushResult struct {
+	Remote string `json:"remote"`
+	Ref    string `json:"ref"`
+	remote.Stats
+	UpToDate bool `json:"upToDate"`
+}
+
+// deviceRef is the ref, on another device, that holds this device's head
+// of branch as last pushed or announced.
+func deviceRef(dev remote.DeviceID, branch string) string {
+	return "devices/" + dev.String() + "/" + branch
+}
+
+// Push sends the current branch to spec (or every remote), where it sets
+// devices/<this device>/<branch>, only ever as a fast-forward. It never
+// touches the other side's branches or working tree.
+func (r *Repo) Push(ctx context.Context, spec string) ([]*PushResult, error) {
+	h, err := r.Head()
+	if err != nil {
+		return nil, err
+	}
+	if h.Branch == "" || h.ID.IsZero() {
+		return nil, fmt.Errorf("nothing to push: %w on a branch", ErrNoCommits)
+	}
+	ident, err := r.Identity()
+	if err != nil {
+		return nil, err
+	}
+	specs := []string{spec}
+	if spec == "" {
+		if specs = r.RemoteNames(); len(specs) == 0 {
+			return nil, fmt.Errorf("%w configured: add one with mesh remote add NAME URL, or name a path", ErrNoRemote)
+		}
+	}
+	ref := deviceRef(ident.ID, h.Branch)
+	var out []*PushResult
+	for _, s := range specs {
+		p, err := r.connect(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		res, err := r.pushTo(ctx, p, ident.ID, ref, h)
+		p.Close()
+		if err != nil {
+			return out, fmt.Errorf("push to %s: %w", p.name, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (r *Repo) pushTo(ctx context.Context, p *peer, me remote.DeviceID, ref string, h object.Head) (*PushResult, error) {
+	res := &PushResult{Remote: p.name, Ref: ref}
+	refs, err := p.ListRefs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	old := refs[ref]
+	if old == h.ID {
+		res.UpToDate = true
+		return res, nil
+	}
+	local := &remote.Local{Objects: r.Store, Refs: r.Refs, Name: r.Root}
+	if p.conn != nil {
+		res.Stats, err = p.conn.Push(ctx, local, h.Branch, old, h.ID)
+		return res, err
+	}
+	// A repository on disk: fetch into it from here, under its lock.
+	lock, err := p.other.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	haves, err := p.other.localTips()
+	if err != nil {
+		return nil, err
+	}
+	if res.Stats, err = remote.Fetch(ctx, local, p.other.Store, []object.ID{h.ID}, haves); err != nil {
+		return res, err
+	}
+	return res, p.other.AcceptPush(ctx, me, h.Branch, old, h.ID)
+}
+
+// ErrNotFastForward is returned when a push would drop commits.
+var ErrNotFastForward = errors.New("not a fast-forward")
+
+// AcceptPush moves devices/<from>/<branch> from old to new, once new's
+// closure is in the store, if new contains the ref's present commit.
+func (r *Repo) AcceptPush(ctx context.Context, from remote.DeviceID, branch string, old, new object.ID) error {
+	ref := deviceRef(from, branch)
+	if !object.ValidRefName(ref) {
+		return fmt.Errorf("cannot push to branch %q", branch)
+	}
+	cur, _, err := r.Refs.Get(ref)
+	if err != nil {
+		return err
+	}
+	if cur != old {
+		return fmt.Errorf("%s is at %s, not %s: %w; fetch and try again", ref, cur.Short(), old.Short(), object.ErrRefMoved)
+	}
+	if !cur.IsZero() {
+		ok, err := merge.IsAncestor(r.Store, cur, new)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s is at %s, which %s does not contain: %w; pull, merge and push again", ref, cur.Short(), new.Short(), ErrNotFastForward)
+		}
+	}
+	return r.Refs.Update(ctx, ref, old, new, "push from "+from.String())
+}
+
+// ServeAddrFile, in .mesh, holds the address mesh serve listens on while
+// it runs (mesh invite puts it in the token).
+const ServeAddrFile = "serve.addr"
+
+// Serve answers the devices of this mesh on ln until ctx ends: fetches,
+// and pushes of their own device refs. Its address is in .mesh/serve.addr
+// while it runs.
+func (r *Repo) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+	auth, err := r.Auth()
+	if err != nil {
+		return err
+	}
+	addrFile := filepath.Join(r.Meta, ServeAddrFile)
+	if err := object.WriteFileAtomic(addrFile, []byte(ln.Addr().String()+"\n"), 0o644, false); err != nil {
+		return err
+	}
+	defer os.Remove(addrFile)
+	s := &remote.Server{
+		Auth:  auth,
+		Local: &remote.Local{Objects: r.Store, Refs: r.Refs, Name: r.Root},
+		Push:  r.AcceptPush,
+		Log:   log,
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Invite makes a token for a new device: the mesh secret, the chunking,
+// and where to fetch from (addr, or the running mesh serve's address).
+func (r *Repo) Invite(addr string) (string, error) {
+	m, err := r.Mesh()
+	if err != nil {
+		return "", err
+	}
+	if addr == "" {
+		if b, err := os.ReadFile(filepath.Join(r.Meta, ServeAddrFile)); err == nil {
+			addr = strings.TrimSpace(string(b))
+		}
+	}
+	inv := remote.Invite{Mesh: m, Chunking: r.Config.Chunking, Addr: addr}
+	if addr != "" {
+		inv.Device = r.Config.Device
+	}
+	return inv.Token(), nil
+}
+
+// JoinResult says what Join made.
+type JoinResult struct {
+	Root    string       `json:"root"`
+	Device  string       `json:"device"`
+	Mesh    string       `json:"mesh"`
+	Fetched *FetchResult `json:"fetched,omitempty"`
+	Head    object.ID    `json:"head"`
+}
+
+// Join creates a repository in dir as a new device of the mesh the token
+// names and, when the token carries an address, adds that device as
+// remote "origin", fetches its history and checks out its main branch
+// (like git clone).
+func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
+	inv, err := remote.ParseInvite(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := Init(dir, &inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &JoinResult{Root: r.Root, Device: r.Config.Device, Mesh: r.Config.Mesh}
+	if inv.Addr == "" {
+		return r, res, nil
+	}
+	if err := r.AddRemote(ctx, "origin", tlsScheme+inv.Addr, inv.Device); err != nil {
+		return r, res, err
+	}
+	fetched, err := r.Fetch(ctx, "origin")
+	if err != nil {
+		return r, res, fmt.Errorf("%w; the repository at %s is made; run mesh pull there to try again", err, r.Root)
+	}
+	res.Fetched = fetched[0]
+	if _, ok := res.Fetched.Refs["remotes/origin/main"]; ok {
+		m, err := r.Merge(ctx, "remotes/origin/main", MergeOptions{})
+		if err != nil {
+			return r, res, err
+		}
+		res.Head = m.ID
+	}
+	return r, res, nil
+}

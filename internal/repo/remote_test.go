@@ -1,0 +1,113 @@
+package repo
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
+)
+
+// joined makes a second repository of r's mesh (no address: no fetch).
+func joined(t *testing.T, r *Repo) *Repo {
+	t.Helper()
+	tok, err := r.Invite("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, res, err := Join(ctx, tok, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if res.Mesh != r.Config.Mesh || b.Config.Chunking != r.Config.Chunking || res.Device == r.Config.Device {
+		t.Fatalf("joined %+v", res)
+	}
+	return b
+}
+
+func TestPushIsFastForwardOnly(t *testing.T) {
+	a := newRepo(t)
+	b := joined(t, a)
+	if err := b.AddRemote(ctx, "a", a.Root, ""); err != nil {
+		t.Fatal(err)
+	}
+	write(t, b, "f", "one\n")
+	first := commit(t, b, "one")
+	res, err := b.Push(ctx, "")
+	if err != nil || len(res) != 1 || res[0].Objects != 4 {
+		t.Fatalf("push: %+v %v", res, err)
+	}
+	bid, _ := remote.ParseDeviceID(b.Config.Device)
+	ref := deviceRef(bid, "main")
+	if got, _, _ := a.Refs.Get(ref); got != first {
+		t.Fatalf("%s on a is %s, want %s", ref, got.Short(), first.Short())
+	}
+	if h, err := a.Head(); err != nil || !h.ID.IsZero() {
+		t.Fatal("a push moved the other side's branch")
+	}
+
+	// Rewrite b's history (a new root): the push must be refused.
+	if err := b.Refs.Update(ctx, "heads/main", first, object.ZeroID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, b, "f", "other\n")
+	commit(t, b, "other root")
+	if _, err := b.Push(ctx, "a"); !errors.Is(err, ErrNotFastForward) {
+		t.Fatalf("non-fast-forward push: %v", err)
+	}
+	if got, _, _ := a.Refs.Get(ref); got != first {
+		t.Fatal("a refused push moved the ref")
+	}
+	// A push that claims the wrong old value is refused too.
+	if err := a.AcceptPush(ctx, bid, "main", object.ZeroID, first); !errors.Is(err, object.ErrRefMoved) {
+		t.Fatalf("push with a stale old value: %v", err)
+	}
+}
+
+func TestFetchPrunesAndPullMerges(t *testing.T) {
+	a := newRepo(t)
+	b := joined(t, a)
+	if err := b.AddRemote(ctx, "a", a.Root, ""); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a, "f", "1\n2\n3\n")
+	commit(t, a, "base")
+	if err := a.Refs.Update(ctx, "heads/topic", object.ZeroID, mustResolve(t, a, "HEAD"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Pull(ctx, "", MergeOptions{})
+	if err != nil || len(res.Merged) != 1 || !res.Merged[0].FastForward || read(t, b, "f") != "1\n2\n3\n" {
+		t.Fatalf("pull: %+v %v", res, err)
+	}
+	if _, ok, _ := b.Refs.Get("remotes/a/topic"); !ok {
+		t.Fatal("remotes/a/topic not fetched")
+	}
+	// Both edit; pull merges deterministically.
+	write(t, a, "f", "one\n2\n3\n")
+	commit(t, a, "a edits")
+	write(t, b, "f", "1\n2\nthree\n")
+	commit(t, b, "b edits")
+	if err := a.Refs.Update(ctx, "heads/topic", mustResolve(t, a, "topic"), object.ZeroID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = b.Pull(ctx, "a", MergeOptions{})
+	if err != nil || len(res.Merged) != 1 || res.Merged[0].FastForward || read(t, b, "f") != "one\n2\nthree\n" {
+		t.Fatalf("pull: %+v %v", res, err)
+	}
+	if _, ok, _ := b.Refs.Get("remotes/a/topic"); ok {
+		t.Fatal("a branch deleted on the remote was not pruned")
+	}
+	if _, err := b.Fetch(ctx, "nope"); !errors.Is(err, ErrNoRemote) {
+		t.Fatalf("fetch of an unknown remote: %v", err)
+	}
+}
+
+func mustResolve(t *testing.T, r *Repo, rev string) object.ID {
+	t.Helper()
+	id, err := r.Resolve(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
