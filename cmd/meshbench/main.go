@@ -47,7 +47,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,gotree,status,onefile,restore,merge)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -83,8 +83,9 @@ func main() {
 		}
 	}
 	run("bigfile", b.bigFile)
+	run("pull", b.pullBigFile)
 	goTree := ""
-	if len(want) == 0 || want["gotree"] || want["status"] || want["onefile"] || want["restore"] || want["merge"] {
+	if len(want) == 0 || want["gotree"] || want["status"] || want["onefile"] || want["restore"] || want["merge"] || want["pullgo"] {
 		goTree = b.copyGoTree()
 	}
 	if len(want) > 0 && !want["gotree"] && goTree != "" {
@@ -95,6 +96,7 @@ func main() {
 	run("onefile", func() { b.oneFile(goTree) })
 	run("restore", func() { b.restore(goTree) })
 	run("merge", func() { b.mergeBranches(goTree) })
+	run("pullgo", func() { b.pullGoTree(goTree) })
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// daemon is a background server: mesh serve or an rsync daemon.
+type daemon struct{ cmd *exec.Cmd }
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (b *bench) start(dir, name string, args ...string) *daemon {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, b.env
+	check(cmd.Start())
+	return &daemon{cmd}
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// rsyncd serves dir as module "m" on loopback.
+func (b *bench) rsyncd(dir string) (*daemon, string) {
+	port := freePort()
+	conf := filepath.Join(b.work, fmt.Sprintf("rsyncd-%d.conf", port))
+	check(os.WriteFile(conf, []byte(fmt.Sprintf("use chroot = no\n[m]\npath = %s\nread only = yes\nexclude = .mesh/\n", dir)), 0o644))
+	d := b.start("", "rsync", "--daemon", "--no-detach", "--config="+conf, "--address=127.0.0.1", fmt.Sprintf("--port=%d", port))
+	url := fmt.Sprintf("rsync://127.0.0.1:%d/m/", port)
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d, url
+}
+
+// serve runs mesh serve in repo and returns its address.
+func (b *bench) serve(repo string) (*daemon, string) {
+	addrFile := filepath.Join(repo, ".mesh", "serve.addr")
+	os.Remove(addrFile)
+	d := b.start(repo, b.mesh, "serve", "--listen", "127.0.0.1:0")
+	for i := 0; i < 200; i++ {
+		if a, err := os.ReadFile(addrFile); err == nil {
+			return d, strings.TrimSpace(string(a))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	check(fmt.Errorf("mesh serve in %s did not start", repo))
+	return nil, ""
+}
+
+// join times mesh join of src's mesh into a new repository: init, fetch
+// over TLS from src's server, checkout (git clone's job).
+func (b *bench) join(src, name string) (measurement, string) {
+	tok, err := b.outputIn(src, b.mesh, "invite")
+	check(err)
+	dst := filepath.Join(b.work, name)
+	return b.must("", b.mesh, "join", strings.TrimSpace(tok), dst), dst
+}
+
+func (b *bench) outputIn(dir, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, b.env
+	out, err := cmd.Output()
+	return string(out), err
+}
+
+// pullJSON times mesh pull --json in dir and returns the bytes it fetched.
+func (b *bench) pullJSON(dir string) (measurement, int64) {
+	syscall.Sync()
+	cmd := exec.Command(b.mesh, "pull", "--json")
+	cmd.Dir, cmd.Env = dir, b.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{Wall: time.Since(start)}
+	if err != nil {
+		check(fmt.Errorf("mesh pull in %s: %v\n%s", dir, err, errb.String()))
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.MaxRSS = ru.Maxrss
+	}
+	var res struct {
+		Fetched []struct {
+			Bytes int64 `json:"bytes"`
+		} `json:"fetched"`
+	}
+	check(json.Unmarshal(out.Bytes(), &res))
+	var n int64
+	for _, f := range res.Fetched {
+		n += f.Bytes
+	}
+	return m, n
+}
+
+// pullBigFile: mesh pull of a large random file into an empty repository
+// over TLS on loopback, against rsync from an rsync daemon; then the same
+// after a 1 MiB insertion in the middle.
+func (b *bench) pullBigFile() {
+	if !have("rsync") {
+		fmt.Fprintln(os.Stderr, "rsync is not installed: skipping the pull scenarios (apt-get install -y rsync)")
+		return
+	}
+	src := filepath.Join(b.work, "pull-src")
+	check(os.MkdirAll(src, 0o755))
+	file := filepath.Join(src, "random.bin")
+	writeRandom(file, b.size, 7)
+	b.must(src, b.mesh, "init")
+	b.must(src, b.mesh, "commit", "-m", "big")
+	srv, _ := b.serve(src)
+	defer srv.stop()
+	rd, url := b.rsyncd(src)
+	defer rd.stop()
+
+	r := row{Scenario: fmt.Sprintf("join+pull %d MiB random file into an empty repository (TLS, loopback)", b.size>>20), Others: map[string]measurement{}, Target: "≤1.3× rsync"}
+	m, dst := b.join(src, "pull-dst")
+	r.Mesh = m
+	rdst := filepath.Join(b.work, "pull-rsync")
+	whole, err := b.time("", "rsync", "-a", url, rdst+"/")
+	check(err)
+	r.Others["rsync (daemon)"] = whole
+	b.add(r)
+
+	// Insert 1 MiB in the middle, commit, pull again.
+	data, err := os.ReadFile(file)
+	check(err)
+	mid := len(data) / 2
+	ins := make([]byte, 1<<20)
+	for i := range ins {
+		ins[i] = byte(i*7 + i>>9)
+	}
+	edited := append(append(append(make([]byte, 0, len(data)+len(ins)), data[:mid]...), ins...), data[mid:]...)
+	data = nil
+	check(os.WriteFile(file, edited, 0o644))
+	edited = nil
+	b.must(src, b.mesh, "commit", "-m", "insert 1 MiB")
+	r = row{Scenario: "pull after a 1 MiB insertion in its middle", Others: map[string]measurement{}, Target: "≤0.3× rsync of the whole file; ≤3% of the file sent"}
+	var got int64
+	r.Mesh, got = b.pullJSON(dst)
+	r.Others["rsync whole file (above)"] = whole
+	delta, err := b.time("", "rsync", "-a", url, rdst+"/")
+	check(err)
+	r.Others["rsync delta"] = delta
+	r.Note = fmt.Sprintf("mesh received %d KiB = %.2f%% of the file", got>>10, 100*float64(got)/float64(b.size))
+	b.add(r)
+	os.RemoveAll(src)
+	os.RemoveAll(dst)
+	os.RemoveAll(rdst)
+}
+
+// pullGoTree: mesh pull of the Go tree (committed by the gotree scenario)
+// into an empty repository, against rsync from a daemon.
+func (b *bench) pullGoTree(tree string) {
+	if !have("rsync") {
+		return
+	}
+	srv, _ := b.serve(tree)
+	defer srv.stop()
+	rd, url := b.rsyncd(tree)
+	defer rd.stop()
+	files, _ := countTree(tree)
+	r := row{Scenario: fmt.Sprintf("join+pull the Go tree (%d files) into an empty repository", files), Others: map[string]measurement{}, Target: "≤1.0× rsync"}
+	r.Mesh, _ = b.join(tree, "pull-gotree")
+	m, err := b.time("", "rsync", "-a", url, filepath.Join(b.work, "pull-gotree-rsync")+"/")
+	check(err)
+	r.Others["rsync (daemon)"] = m
+	b.add(r)
+}
