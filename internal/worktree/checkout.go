@@ -115,6 +115,11 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 	if workers <= 0 {
 		workers = 2 * runtime.GOMAXPROCS(0)
 	}
+	if o.Index != nil {
+		// Workers look entries up (to reuse large files' chunks); a map
+		// is safe for concurrent reads, a lazily sorted list is not.
+		o.Index.edit()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	entries := make([]IndexEntry, len(files))
@@ -185,8 +190,14 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 			return IndexEntry{}, fmt.Errorf("write %s: %w", p, err)
 		}
 		defer a.Abort()
-		if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
+		reused, err := reuseChunks(ctx, o, c, p, a.File)
+		if err != nil {
 			return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
+		}
+		if !reused {
+			if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
+				return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
+			}
 		}
 		if err := a.Commit(); err != nil {
 			return IndexEntry{}, err

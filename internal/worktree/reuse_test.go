@@ -1,0 +1,67 @@
+package worktree
+
+import (
+	"bytes"
+	"context"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mesh-sync/mesh/object"
+)
+
+// TestApplyReusesChunksOfTheOldFile: replacing a large file with a version
+// that has 64 KiB inserted copies the shared chunks from the file on disk,
+// and the result is the new version byte for byte. A file whose stat no
+// longer matches the scan is not trusted and comes from the store.
+func TestApplyReusesChunksOfTheOldFile(t *testing.T) {
+	s := testStore(t)
+	v1 := make([]byte, 12<<20)
+	rand.New(rand.NewSource(1)).Read(v1)
+	ins := make([]byte, 64<<10)
+	rand.New(rand.NewSource(2)).Read(ins)
+	v2 := append(append(append([]byte{}, v1[:5<<20]...), ins...), v1[5<<20:]...)
+
+	src := t.TempDir()
+	write(t, src, "big", string(v1), 0o644)
+	b := s.NewBatch()
+	snap1 := scan(t, src, b, nil)
+	write(t, src, "big", string(v2), 0o644)
+	snap2 := scan(t, src, b, nil)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := object.DiffTrees(s, snap1.Root, snap2.Root)
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("changes %v %v", changes, err)
+	}
+
+	for _, trusted := range []bool{true, false} {
+		root := t.TempDir()
+		write(t, root, "big", string(v1), 0o644)
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(filepath.Join(root, "big"), old, old)
+		ix := scan(t, root, object.HashSink{}, nil).Index
+		if !trusted {
+			// Same content, but touched after the scan.
+			os.Chtimes(filepath.Join(root, "big"), old.Add(time.Minute), old.Add(time.Minute))
+		}
+		before := reusedBytes.Load()
+		if err := Apply(context.Background(), root, changes, ApplyOptions{Store: s, Index: ix}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(filepath.Join(root, "big"))
+		if !bytes.Equal(got, v2) {
+			t.Fatalf("trusted=%v: the new version differs from what was committed", trusted)
+		}
+		reused := reusedBytes.Load() - before
+		if trusted && reused < int64(len(v1))*3/4 {
+			t.Fatalf("only %d of %d bytes were reused from the old file", reused, len(v1))
+		}
+		if !trusted && reused != 0 {
+			t.Fatalf("%d bytes were reused from a file touched after the scan", reused)
+		}
+	}
+}
