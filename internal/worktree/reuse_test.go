@@ -65,3 +65,31 @@ func TestApplyReusesChunksOfTheOldFile(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyRestampsTheIndex: entries Apply wrote are measured from after
+// the writes, so they are not all "racy" for the next scan.
+func TestApplyRestampsTheIndex(t *testing.T) {
+	s := testStore(t)
+	src := t.TempDir()
+	write(t, src, "f", "content", 0o644)
+	b := s.NewBatch()
+	snap := scan(t, src, b, nil)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := object.DiffTrees(s, object.ZeroID, snap.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := &Index{Scanned: time.Now().Add(-time.Hour).UnixNano()}
+	before := time.Now().UnixNano()
+	if err := Apply(context.Background(), t.TempDir(), changes, ApplyOptions{Store: s, Index: ix}); err != nil {
+		t.Fatal(err)
+	}
+	if ix.Scanned < before {
+		t.Fatalf("index stamped %d, before Apply's writes (%d)", ix.Scanned, before)
+	}
+	if e, ok := ix.get([]byte("f")); !ok || e.ID != changes[0].New.ID {
+		t.Fatalf("entry for f: %+v %v", e, ok)
+	}
+}
