@@ -22,6 +22,9 @@ type Index struct {
 	// timestamp granularity after it was hashed, so it is hashed again
 	// ("racy git").
 	Scanned int64
+	// window is the racy window for the filesystem the index describes
+	// (see RacyWindow); zero means racyWindow.
+	window int64
 	// list holds the entries, sorted by path when loaded; a scan appends
 	// in walk order. m replaces it once the index is edited. Status reads
 	// the cache without building a map.
@@ -50,9 +53,10 @@ type IndexEntry struct {
 	ID    object.ID
 }
 
-// racyWindow is how close to the scan an mtime may be and still be trusted;
-// filesystem timestamps are coarser than their nanosecond fields suggest.
-const racyWindow = int64(time.Second)
+// racyWindow is how close to the scan an mtime may be and still not be
+// trusted, on a filesystem whose granularity mesh does not know (FAT
+// rounds to 2 s, network filesystems to what the server keeps).
+const racyWindow = int64(2 * time.Second)
 
 const indexMagic = "MESHWTI1"
 
@@ -65,7 +69,11 @@ func (ix *Index) Lookup(path []byte, kind object.Kind, st statInfo) (object.ID, 
 	if !ok || e.Kind != kind || e.Size != st.size || e.Mtime != st.mtime || e.Ctime != st.ctime || e.Inode != st.inode {
 		return object.ZeroID, false
 	}
-	if e.Mtime >= ix.Scanned-racyWindow {
+	w := ix.window
+	if w == 0 {
+		w = racyWindow
+	}
+	if e.Mtime >= ix.Scanned-w {
 		return object.ZeroID, false
 	}
 	return e.ID, true

@@ -93,3 +93,13 @@ func TestApplyRestampsTheIndex(t *testing.T) {
 		t.Fatalf("entry for f: %+v %v", e, ok)
 	}
 }
+
+func TestRacyWindowByFilesystem(t *testing.T) {
+	// procfs is not among the filesystems known to keep fine timestamps.
+	if w := RacyWindow("/proc"); w != racyWindow {
+		t.Fatalf("racy window on /proc: %v", time.Duration(w))
+	}
+	if w := RacyWindow(t.TempDir()); w != racyWindow && w != int64(50*time.Millisecond) {
+		t.Fatalf("racy window on the temp dir: %v", time.Duration(w))
+	}
+}

@@ -78,9 +78,13 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	if o.Now != nil {
 		now = o.Now
 	}
+	window := RacyWindow(root)
+	if o.Index != nil {
+		o.Index.window = window
+	}
 	snap := &Snapshot{
 		Trees: map[object.ID]*object.Tree{},
-		Index: &Index{Scanned: now().UnixNano(), list: make([]pathEntry, 0, o.Index.size())},
+		Index: &Index{Scanned: now().UnixNano(), window: window, list: make([]pathEntry, 0, o.Index.size())},
 	}
 	w := &walker{root: root, ix: o.Index, have: o.Have, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
 	top, err := w.walk(nil, nil)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,3 +132,27 @@ func modeOf(m uint32) fs.FileMode {
 // direntBufs recycles getdents buffers: a fresh 32 KiB per directory was
 // most of a status's allocation, and on small VMs page faults are costly.
 var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// Filesystems whose timestamps come from the kernel's clock at its tick
+// (a few ms at most), whatever their on-disk precision.
+var fineTimestamps = map[int64]bool{
+	unix.EXT4_SUPER_MAGIC:      true, // ext2/3/4
+	unix.XFS_SUPER_MAGIC:       true,
+	unix.BTRFS_SUPER_MAGIC:     true,
+	unix.TMPFS_MAGIC:           true,
+	unix.OVERLAYFS_SUPER_MAGIC: true,
+	unix.F2FS_SUPER_MAGIC:      true,
+	0x2fc12fc1:                 true, // zfs
+}
+
+// RacyWindow is how recent an mtime must be, relative to a scan, for the
+// stat cache not to trust it on the filesystem holding root: 50 ms where
+// timestamps are known to be as fine as the kernel's tick (git trusts
+// anything older than the index file itself), 2 s elsewhere.
+func RacyWindow(root string) int64 {
+	var st unix.Statfs_t
+	if unix.Statfs(root, &st) == nil && fineTimestamps[int64(st.Type)] {
+		return int64(50 * time.Millisecond)
+	}
+	return racyWindow
+}

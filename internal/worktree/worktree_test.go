@@ -145,7 +145,13 @@ func TestStatCacheSkipsUnchangedFiles(t *testing.T) {
 	}
 	// A file modified right around the scan is never trusted from the cache.
 	write(t, root, "b", "two", 0o644)
-	fourth := scan(t, root, object.HashSink{}, nil)
+	fi, _ := os.Stat(filepath.Join(root, "b"))
+	k, _ := object.NewChunker(object.Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}, 2)
+	fourth, err := Scan(context.Background(), root, ScanOptions{Sink: object.HashSink{}, Chunker: k,
+		Now: func() time.Time { return fi.ModTime().Add(time.Millisecond) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fourth.Index.Save(ixPath)
 	ix2 := LoadIndex(ixPath)
 	defer ix2.Close()
