@@ -1,5 +1,26 @@
-// Package remote moves objects between stores: transports (a path on
-// disk today; TLS between devices next), negotiation of what is missing,
-// and verification of everything that arrives. It never decides merges
-// and never moves a ref before the objects it points at are complete.
+// Package remote moves objects between stores and authenticates devices:
+// identity (Ed25519 key, self-signed certificate, device ID), the mesh
+// secret and invite tokens, the TLS 1.3 transport and its wire format,
+// the fetch negotiation (Fetch, over a Peer: another repository on disk
+// or a Conn to a device), push, and the Server behind mesh serve.
+//
+// Invariants: every object that arrives is checked against its ID and the
+// type its parent gives it before it is stored; metadata is stored only
+// after everything under it (so "the store has X" means "has X's
+// closure"); every frame is size-checked before anything is allocated for
+// it; a device is told nothing before it proves it holds the mesh secret.
+// The package never decides merges and never moves refs: a push's ref
+// move is the caller's PushFunc.
+//
+// Wire: after the TLS handshake (certificates self-signed; trust comes
+// from the membership proof), the client sends hello {version, mesh ID,
+// device, MAC(secret, "client", TLS exporter, device)}; the server checks
+// it and answers with its own proof, or an error and the end. Then
+// requests, each answered in full, in order: refs; commits (wants,
+// haves → the commits between, then end); get (IDs → one object or
+// missing each); push (the receiver then fetches from the pusher over the
+// same connection and answers with the result). Frames are kind (1 byte)
+// ‖ length (4 bytes) ‖ payload, at most 4 MiB (64 MiB for an object).
+//
+// It imports object only.
 package remote
