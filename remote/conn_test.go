@@ -216,6 +216,20 @@ func TestHostileServers(t *testing.T) {
 			w.write(kindEnd)
 			return true
 		}, object.ErrCorrupt},
+		{"endless history", func(w *wire, k frameKind, b []byte) bool {
+			if k != kindCommits {
+				return res.handle(context.Background(), w, k, b) == nil
+			}
+			for i := 0; i < 1000; i++ {
+				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: "more"}
+				body := c.Encode()
+				if w.writeObject(object.Hash(object.TypeCommit, body), object.TypeCommit, body) != nil {
+					return false
+				}
+			}
+			w.write(kindEnd)
+			return true
+		}, ErrProtocol},
 		{"history with a hole", func(w *wire, k frameKind, b []byte) bool {
 			if k != kindCommits {
 				return res.handle(context.Background(), w, k, b) == nil
@@ -235,6 +249,10 @@ func TestHostileServers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
+			if tc.name == "endless history" {
+				defer func(old int) { MaxCommitsPerFetch = old }(MaxCommitsPerFetch)
+				MaxCommitsPerFetch = 100
+			}
 			dst := store(t)
 			want := head
 			if tc.name == "history with a hole" {

@@ -43,6 +43,12 @@ type Stats struct {
 // the store does not hold, so it loses at most this much.
 var FlushEvery int64 = 64 << 20
 
+// MaxCommitsPerFetch bounds the commits one fetch takes in (they are held
+// in memory until their trees arrive), so a peer cannot exhaust memory by
+// sending history without end. Fetching a longer history takes several
+// fetches of older heads first.
+var MaxCommitsPerFetch = 4 << 20
+
 // fetcher is one Fetch.
 type fetcher struct {
 	p   Peer
@@ -144,6 +150,9 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		}
 		if f.dst.Has(id) || commits[id] != nil {
 			return nil
+		}
+		if len(commits) >= MaxCommitsPerFetch {
+			return fmt.Errorf("sent more than %d commits: %w", MaxCommitsPerFetch, ErrProtocol)
 		}
 		c, err := object.DecodeCommit(body)
 		if err != nil {

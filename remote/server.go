@@ -189,8 +189,8 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			return w.writeObject(id, t, body)
 		})
 		if errors.Is(err, object.ErrNotFound) {
-			// Tell the peer, and carry on serving: it asked for a head
-			// this device does not have.
+			// Tell the peer why the stream ends here: it asked for a
+			// head this device does not have.
 			w.sendError(err.Error())
 			return err
 		}
