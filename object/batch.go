@@ -83,22 +83,28 @@ func (b *Batch) PutHashed(id ID, t Type, body []byte) (ID, error) {
 	b.mu.Unlock()
 
 	stored, comp := b.s.compress(body)
-	if t == TypeChunk && len(body) >= laneMin {
+	return id, b.place(id, t, comp, len(body), stored)
+}
+
+// place appends an object in stored form to a lane (large chunks) or the
+// metadata pack.
+func (b *Batch) place(id ID, t Type, comp uint8, raw int, stored []byte) error {
+	if t == TypeChunk && raw >= laneMin {
 		l := <-b.lanes
-		err := b.append(l, id, t, comp, len(body), stored)
+		err := b.append(l, id, t, comp, raw, stored)
 		if err == nil && l.pw.off >= packTarget {
 			err = b.finishLane(l)
 		}
 		b.lanes <- l
-		return id, err
+		return err
 	}
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
-	err := b.append(&b.meta, id, t, comp, len(body), stored)
+	err := b.append(&b.meta, id, t, comp, raw, stored)
 	if err == nil && b.meta.pw.off >= packTarget {
 		err = b.finishAllLocked()
 	}
-	return id, err
+	return err
 }
 
 func (b *Batch) append(l *lane, id ID, t Type, comp uint8, raw int, stored []byte) error {

@@ -46,8 +46,8 @@ func (c Chunking) Validate() error {
 	if _, err := chunkers.NewChunkerBuffer(c.Algorithm, strings.NewReader(""), c.opts(), nil); !errors.Is(err, chunkers.ErrBufferTooSmall) {
 		return fmt.Errorf("chunking algorithm %q: %v", c.Algorithm, err)
 	}
-	if c.Min < 64 || c.Min >= c.Normal || c.Normal >= c.Max || c.Max > maxChunkLen {
-		return fmt.Errorf("chunk sizes min %d, normal %d, max %d: want 64 <= min < normal < max <= %d", c.Min, c.Normal, c.Max, maxChunkLen)
+	if c.Min < 64 || c.Min >= c.Normal || c.Normal >= c.Max || c.Max > MaxExpand {
+		return fmt.Errorf("chunk sizes min %d, normal %d, max %d: want 64 <= min < normal < max <= %d", c.Min, c.Normal, c.Max, MaxExpand)
 	}
 	return nil
 }

@@ -122,9 +122,9 @@ func (c *Conn) Commits(ctx context.Context, wants, haves []object.ID, fn ObjectF
 		case kindEnd:
 			return nil
 		case kindObject:
-			id, t, body, err := decodeObject(b)
+			id, r, err := decodeObject(b)
 			if err == nil {
-				err = fn(id, t, body)
+				err = fn(id, r)
 			}
 			if err != nil {
 				return c.fail(ctxErr(ctx, err))
@@ -170,11 +170,11 @@ func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc) error {
 		}
 		switch k {
 		case kindObject:
-			id, t, body, err := decodeObject(b)
+			id, r, err := decodeObject(b)
 			if err != nil {
 				return err
 			}
-			if err := fn(id, t, body); err != nil {
+			if err := fn(id, r); err != nil {
 				return err
 			}
 		case kindMissing:

@@ -191,7 +191,7 @@ func TestHostileServers(t *testing.T) {
 			ids, _ := decodeIDs(b)
 			for _, id := range ids {
 				t, body, _ := honest.Objects.Get(id)
-				w.writeObject(id, t, append([]byte{1}, body...))
+				w.writeObject(id, object.RawOf(t, append([]byte{1}, body...)))
 			}
 			return true
 		}, object.ErrCorrupt},
@@ -212,7 +212,7 @@ func TestHostileServers(t *testing.T) {
 			if k != kindCommits {
 				return res.handle(context.Background(), w, k, b) == nil
 			}
-			w.writeObject(head, object.TypeCommit, []byte("not the commit"))
+			w.writeObject(head, object.RawOf(object.TypeCommit, []byte("not the commit")))
 			w.write(kindEnd)
 			return true
 		}, object.ErrCorrupt},
@@ -223,7 +223,7 @@ func TestHostileServers(t *testing.T) {
 			for i := 0; i < 1000; i++ {
 				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: "more"}
 				body := c.Encode()
-				if w.writeObject(object.Hash(object.TypeCommit, body), object.TypeCommit, body) != nil {
+				if w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body)) != nil {
 					return false
 				}
 			}
@@ -236,7 +236,7 @@ func TestHostileServers(t *testing.T) {
 			}
 			c := object.Commit{Tree: object.EmptyTreeID, Parents: []object.ID{{7}}, Message: "orphan"}
 			body := c.Encode()
-			w.writeObject(object.Hash(object.TypeCommit, body), object.TypeCommit, body)
+			w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body))
 			w.write(kindEnd)
 			return true
 		}, ErrProtocol},
@@ -318,4 +318,40 @@ func TestPush(t *testing.T) {
 	if _, err := c2.Push(testCtx(t), src, "main", object.ZeroID, ids[3]); !errors.As(err, &pe) || !strings.Contains(err.Error(), "does not accept pushes") {
 		t.Fatalf("push to a device that refuses: %v", err)
 	}
+}
+
+func TestFetchRefusesBadCompression(t *testing.T) {
+	src := local(t)
+	ids := history(t, src.Objects, 1)
+	c, _ := src.Objects.ReadCommit(ids[0])
+	for name, bad := range map[string]object.Raw{
+		"not zstd":      {Type: object.TypeTree, Comp: 1, Size: 10, Data: []byte("garbage garbage")},
+		"size mismatch": {Type: object.TypeTree, Comp: 0, Size: 99, Data: []byte("short")},
+		"huge claim":    {Type: object.TypeTree, Comp: 1, Size: 1 << 30, Data: []byte{0}},
+		"no such comp":  {Type: object.TypeTree, Comp: 7, Size: 1, Data: []byte{0}},
+	} {
+		liar := rawLiar{Peer: src, victim: c.Tree, raw: bad}
+		dst := store(t)
+		if _, err := Fetch(testCtx(t), liar, dst, ids, nil); !errors.Is(err, object.ErrCorrupt) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if dst.Has(ids[0]) {
+			t.Fatalf("%s: the commit was kept", name)
+		}
+	}
+}
+
+type rawLiar struct {
+	Peer
+	victim object.ID
+	raw    object.Raw
+}
+
+func (l rawLiar) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
+	return l.Peer.Get(ctx, ids, func(id object.ID, r object.Raw) error {
+		if id == l.victim {
+			r = l.raw
+		}
+		return fn(id, r)
+	})
 }

@@ -25,8 +25,9 @@ type Peer interface {
 	String() string
 }
 
-// ObjectFunc receives an object as the peer sent it, not yet verified.
-type ObjectFunc func(id object.ID, t object.Type, body []byte) error
+// ObjectFunc receives an object as the peer sent it (in stored form), not
+// yet verified.
+type ObjectFunc func(id object.ID, r object.Raw) error
 
 // Stats counts what a fetch moved.
 type Stats struct {
@@ -67,9 +68,9 @@ type want struct {
 }
 
 type metaObj struct {
-	t    object.Type
+	raw  object.Raw
 	body []byte
-	kids []object.ID // only those also in meta
+	kids []object.ID
 }
 
 // Fetch brings into dst everything reachable from wants (commits) that dst
@@ -93,17 +94,23 @@ func Fetch(ctx context.Context, p Peer, dst *object.Store, wants, haves []object
 	return f.st, err
 }
 
-func (f *fetcher) verify(w want, id object.ID, t object.Type, body []byte) error {
+// verify expands what the peer sent for w and checks it: the ID asked
+// for, the type w's parent gives it, and content that hashes to the ID.
+func (f *fetcher) verify(w want, id object.ID, r object.Raw) ([]byte, error) {
 	if id != w.id {
-		return fmt.Errorf("asked for %s %s, got %s: %w (%w)", w.t, w.id.Short(), id.Short(), ErrProtocol, object.ErrCorrupt)
+		return nil, fmt.Errorf("asked for %s %s, got %s: %w (%w)", w.t, w.id.Short(), id.Short(), ErrProtocol, object.ErrCorrupt)
 	}
-	if t != w.t {
-		return fmt.Errorf("%s: sent a %s where a %s belongs: %w", w.id.Short(), t, w.t, object.ErrCorrupt)
+	if r.Type != w.t {
+		return nil, fmt.Errorf("%s: sent a %s where a %s belongs: %w", w.id.Short(), r.Type, w.t, object.ErrCorrupt)
 	}
-	if got := object.Hash(t, body); got != w.id {
-		return fmt.Errorf("%s %s: sent bytes that hash to %s: %w", w.t, w.id.Short(), got.Short(), object.ErrCorrupt)
+	body, err := f.dst.Expand(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w (%w)", w.t, w.id.Short(), err, object.ErrCorrupt)
 	}
-	return nil
+	if got := object.Hash(r.Type, body); got != w.id {
+		return nil, fmt.Errorf("%s %s: sent bytes that hash to %s (a damaged store there? run mesh fsck --read-data on it): %w", w.t, w.id.Short(), got.Short(), object.ErrCorrupt)
+	}
+	return body, nil
 }
 
 // need records that id is wanted, unless it is already seen or held.
@@ -144,8 +151,9 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 	// Commits: the peer walks its history down to what we hold.
 	var level []want
 	commits := map[object.ID]*object.Commit{}
-	err := f.p.Commits(ctx, need, held, func(id object.ID, t object.Type, body []byte) error {
-		if err := f.verify(want{id, object.TypeCommit, 0}, id, t, body); err != nil {
+	err := f.p.Commits(ctx, need, held, func(id object.ID, r object.Raw) error {
+		body, err := f.verify(want{id, object.TypeCommit, 0}, id, r)
+		if err != nil {
 			return err
 		}
 		if f.dst.Has(id) || commits[id] != nil {
@@ -160,7 +168,7 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		}
 		commits[id] = c
 		f.seen[id] = true
-		f.meta[id] = &metaObj{t: t, body: body}
+		f.meta[id] = &metaObj{raw: r, body: body, kids: append([]object.ID{c.Tree}, c.Parents...)}
 		return nil
 	})
 	if err != nil {
@@ -188,16 +196,17 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 			ids[i] = w.id
 		}
 		i := 0
-		err := f.p.Get(ctx, ids, func(id object.ID, t object.Type, body []byte) error {
+		err := f.p.Get(ctx, ids, func(id object.ID, r object.Raw) error {
 			if i >= len(level) {
 				return fmt.Errorf("sent more objects than asked for: %w", ErrProtocol)
 			}
 			w := level[i]
 			i++
-			if err := f.verify(w, id, t, body); err != nil {
+			body, err := f.verify(w, id, r)
+			if err != nil {
 				return err
 			}
-			if err := f.addMeta(w, body, &next); err != nil {
+			if err := f.addMeta(w, r, body, &next); err != nil {
 				return fmt.Errorf("%s %s: %w (%w)", w.t, w.id.Short(), err, object.ErrCorrupt)
 			}
 			return nil
@@ -217,8 +226,8 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 	return f.writeMeta(need)
 }
 
-func (f *fetcher) addMeta(w want, body []byte, next *[]want) error {
-	m := &metaObj{t: w.t, body: body}
+func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error {
+	m := &metaObj{raw: r, body: body}
 	switch w.t {
 	case object.TypeTree:
 		tr, err := object.DecodeTree(body)
@@ -268,10 +277,9 @@ func (f *fetcher) fetchChunks(ctx context.Context) error {
 }
 
 type arrived struct {
-	w    want
-	id   object.ID
-	t    object.Type
-	body []byte
+	w   want
+	id  object.ID
+	raw object.Raw
 }
 
 func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
@@ -283,15 +291,15 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 	for n := max(1, runtime.GOMAXPROCS(0)); n > 0; n-- {
 		g.Go(func() error {
 			for a := range in {
-				if err := f.verify(a.w, a.id, a.t, a.body); err != nil {
+				if _, err := f.verify(a.w, a.id, a.raw); err != nil {
 					return err
 				}
-				if _, err := b.PutHashed(a.id, a.t, a.body); err != nil {
+				if err := b.PutRaw(a.id, a.raw); err != nil {
 					return err
 				}
 				mu.Lock()
 				f.st.Objects++
-				f.st.Bytes += int64(len(a.body))
+				f.st.Bytes += int64(len(a.raw.Data))
 				mu.Unlock()
 			}
 			return nil
@@ -302,12 +310,12 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		ids[i] = w.id
 	}
 	i := 0
-	getErr := f.p.Get(gctx, ids, func(id object.ID, t object.Type, body []byte) error {
+	getErr := f.p.Get(gctx, ids, func(id object.ID, r object.Raw) error {
 		if i >= len(group) {
 			return fmt.Errorf("sent more chunks than asked for: %w", ErrProtocol)
 		}
 		select {
-		case in <- arrived{group[i], id, t, body}:
+		case in <- arrived{group[i], id, r}:
 			i++
 			return nil
 		case <-gctx.Done():
@@ -346,7 +354,7 @@ func (f *fetcher) writeMeta(roots []object.ID) error {
 			continue
 		}
 		done[r] = true
-		stack := []*frame{{id: r, kids: f.kids(r)}}
+		stack := []*frame{{id: r, kids: f.meta[r].kids}}
 		for len(stack) > 0 {
 			top := stack[len(stack)-1]
 			if top.next < len(top.kids) {
@@ -354,37 +362,28 @@ func (f *fetcher) writeMeta(roots []object.ID) error {
 				top.next++
 				if f.meta[k] != nil && !done[k] {
 					done[k] = true
-					stack = append(stack, &frame{id: k, kids: f.kids(k)})
+					stack = append(stack, &frame{id: k, kids: f.meta[k].kids})
 				}
 				continue
 			}
 			m := f.meta[top.id]
-			if _, err := b.PutHashed(top.id, m.t, m.body); err != nil {
+			if err := b.PutRaw(top.id, m.raw); err != nil {
 				return err
 			}
 			f.st.Objects++
-			f.st.Bytes += int64(len(m.body))
+			f.st.Bytes += int64(len(m.raw.Data))
 			stack = stack[:len(stack)-1]
 		}
 	}
 	if len(done) != len(f.meta) {
 		// Commits the peer sent beyond what was asked are simply not kept.
 		for id, m := range f.meta {
-			if !done[id] && m.t != object.TypeCommit {
-				return fmt.Errorf("internal error: %s %s received but not reachable", m.t, id.Short())
+			if !done[id] && m.raw.Type != object.TypeCommit {
+				return fmt.Errorf("internal error: %s %s received but not reachable", m.raw.Type, id.Short())
 			}
 		}
 	}
 	return b.Finish()
-}
-
-func (f *fetcher) kids(id object.ID) []object.ID {
-	m := f.meta[id]
-	if m.t == object.TypeCommit && m.kids == nil {
-		c, _ := object.DecodeCommit(m.body)
-		m.kids = append([]object.ID{c.Tree}, c.Parents...)
-	}
-	return m.kids
 }
 
 // isPeerFault reports whether err means the peer misbehaved (as opposed

@@ -229,14 +229,14 @@ type flaky struct {
 var errCut = errors.New("connection cut")
 
 func (f *flaky) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
-	return f.Peer.Get(ctx, ids, func(id object.ID, t object.Type, body []byte) error {
-		if t == object.TypeChunk {
+	return f.Peer.Get(ctx, ids, func(id object.ID, r object.Raw) error {
+		if r.Type == object.TypeChunk {
 			if f.sent == f.limit {
 				return errCut
 			}
 			f.sent++
 		}
-		return fn(id, t, body)
+		return fn(id, r)
 	})
 }
 
@@ -280,11 +280,11 @@ type lying struct {
 }
 
 func (l lying) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
-	return l.Peer.Get(ctx, ids, func(id object.ID, t object.Type, body []byte) error {
+	return l.Peer.Get(ctx, ids, func(id object.ID, r object.Raw) error {
 		if id == l.victim {
-			return fn(id, l.t, l.body)
+			return fn(id, object.RawOf(l.t, l.body))
 		}
-		return fn(id, t, body)
+		return fn(id, r)
 	})
 }
 
@@ -315,7 +315,7 @@ func TestWalkCommitsStopsAtHaves(t *testing.T) {
 	s := store(t)
 	ids := history(t, s, 20)
 	var got []object.ID
-	err := walkCommits(context.Background(), s, ids[19:], ids[14:15], func(id object.ID, _ object.Type, _ []byte) error {
+	err := walkCommits(context.Background(), s, ids[19:], ids[14:15], func(id object.ID, _ object.Raw) error {
 		got = append(got, id)
 		return nil
 	})
@@ -326,11 +326,11 @@ func TestWalkCommitsStopsAtHaves(t *testing.T) {
 		t.Fatalf("walk sent %d commits", len(got))
 	}
 	// A have the store does not hold is ignored, a want it does not hold is an error.
-	err = walkCommits(context.Background(), s, ids[1:2], []object.ID{{1}}, func(object.ID, object.Type, []byte) error { return nil })
+	err = walkCommits(context.Background(), s, ids[1:2], []object.ID{{1}}, func(object.ID, object.Raw) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = walkCommits(context.Background(), s, []object.ID{{1}}, nil, func(object.ID, object.Type, []byte) error { return nil })
+	err = walkCommits(context.Background(), s, []object.ID{{1}}, nil, func(object.ID, object.Raw) error { return nil })
 	if !errors.Is(err, object.ErrNotFound) {
 		t.Fatalf("unknown want: %v", err)
 	}

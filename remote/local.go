@@ -21,17 +21,17 @@ func (s *Local) ListRefs(ctx context.Context) (map[string]object.ID, error) { re
 
 func (s *Local) String() string { return s.Name }
 
-// Get calls fn with each object, read and verified from the store.
+// Get calls fn with each object as stored; the receiver verifies it.
 func (s *Local) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t, body, err := s.Objects.Get(id)
+		r, err := s.Objects.GetRaw(id)
 		if err != nil {
 			return err
 		}
-		if err := fn(id, t, body); err != nil {
+		if err := fn(id, r); err != nil {
 			return err
 		}
 	}
@@ -114,7 +114,7 @@ func walkCommits(ctx context.Context, s *object.Store, wants, haves []object.ID,
 		mark := state[it.id]
 		if mark == interesting {
 			live--
-			if err := fn(it.id, object.TypeCommit, it.body); err != nil {
+			if err := fn(it.id, object.RawOf(object.TypeCommit, it.body)); err != nil {
 				return err
 			}
 		}

@@ -185,8 +185,8 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 		if err != nil {
 			return err
 		}
-		err = walkCommits(ctx, r.local.Objects, wants, haves, func(id object.ID, t object.Type, body []byte) error {
-			return w.writeObject(id, t, body)
+		err = walkCommits(ctx, r.local.Objects, wants, haves, func(id object.ID, raw object.Raw) error {
+			return w.writeObject(id, raw)
 		})
 		if errors.Is(err, object.ErrNotFound) {
 			// Tell the peer why the stream ends here: it asked for a
@@ -206,16 +206,17 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			return err
 		}
 		for _, id := range ids {
-			t, body, err := r.local.Objects.Get(id)
+			// Sent as stored: the receiver expands and hashes it anyway,
+			// and tells whoever runs it to fsck here if it does not match.
+			raw, err := r.local.Objects.GetRaw(id)
 			switch {
 			case errors.Is(err, object.ErrNotFound):
 				err = w.write(kindMissing, id[:])
 			case err != nil:
-				// Never serve what fails its own check; say why.
 				w.sendError(fmt.Sprintf("%v; run mesh fsck on that device", err))
 				return err
 			default:
-				err = w.writeObject(id, t, body)
+				err = w.writeObject(id, raw)
 			}
 			if err != nil {
 				return err

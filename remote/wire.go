@@ -21,10 +21,9 @@ import (
 const ProtocolVersion = 1
 
 const (
-	// MaxObjectFrame bounds a frame carrying one object: the largest chunk
-	// a mesh may cut (object.Chunking.Max is checked against it) plus room
-	// for a large tree.
-	MaxObjectFrame = 64<<20 + 64
+	// MaxObjectFrame bounds a frame carrying one object: the largest
+	// object a store expands from a peer, and a header.
+	MaxObjectFrame = object.MaxExpand + 64
 	// maxControlFrame bounds every other frame (hello, refs, requests).
 	maxControlFrame = 4 << 20
 	// maxIDsPerRequest keeps a request of IDs within maxControlFrame.
@@ -217,22 +216,35 @@ func decodeCommitsRequest(b []byte) (wants, haves []object.ID, err error) {
 	return ids[:n], ids[n:], nil
 }
 
-func (w *wire) writeObject(id object.ID, t object.Type, body []byte) error {
-	return w.write(kindObject, []byte{byte(t)}, id[:], body)
+// An object frame is type ‖ ID ‖ compression ‖ expanded size (4 bytes) ‖
+// the object as stored.
+func (w *wire) writeObject(id object.ID, r object.Raw) error {
+	var hdr [1 + object.IDSize + 1 + 4]byte
+	hdr[0] = byte(r.Type)
+	copy(hdr[1:], id[:])
+	hdr[1+object.IDSize] = r.Comp
+	binary.BigEndian.PutUint32(hdr[2+object.IDSize:], uint32(r.Size))
+	return w.write(kindObject, hdr[:], r.Data)
 }
 
-// decodeObject splits an object frame. The caller verifies the hash.
-func decodeObject(b []byte) (object.ID, object.Type, []byte, error) {
+// decodeObject splits an object frame. The caller expands it and verifies
+// the hash.
+func decodeObject(b []byte) (object.ID, object.Raw, error) {
 	var id object.ID
-	if len(b) < 1+object.IDSize {
-		return id, 0, nil, fmt.Errorf("object frame of %d bytes: %w", len(b), ErrProtocol)
+	const hdr = 1 + object.IDSize + 1 + 4
+	if len(b) < hdr {
+		return id, object.Raw{}, fmt.Errorf("object frame of %d bytes: %w", len(b), ErrProtocol)
 	}
 	t := object.Type(b[0])
 	if !t.Valid() {
-		return id, 0, nil, fmt.Errorf("object frame of type %d: %w", b[0], ErrProtocol)
+		return id, object.Raw{}, fmt.Errorf("object frame of type %d: %w", b[0], ErrProtocol)
 	}
 	copy(id[:], b[1:])
-	return id, t, b[1+object.IDSize:], nil
+	size := binary.BigEndian.Uint32(b[2+object.IDSize:])
+	if size > object.MaxExpand {
+		return id, object.Raw{}, fmt.Errorf("object %s of %d bytes expanded is over the limit of %d: %w", id.Short(), size, MaxObjectFrame, ErrProtocol)
+	}
+	return id, object.Raw{Type: t, Comp: b[1+object.IDSize], Size: int(size), Data: b[hdr:]}, nil
 }
 
 // helloMsg is what each side says first: who it is and, proving that it
