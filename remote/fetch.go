@@ -69,7 +69,6 @@ type want struct {
 
 type metaObj struct {
 	raw  object.Raw
-	body []byte
 	kids []object.ID
 }
 
@@ -168,7 +167,7 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		}
 		commits[id] = c
 		f.seen[id] = true
-		f.meta[id] = &metaObj{raw: r, body: body, kids: append([]object.ID{c.Tree}, c.Parents...)}
+		f.meta[id] = &metaObj{raw: r, kids: append([]object.ID{c.Tree}, c.Parents...)}
 		return nil
 	})
 	if err != nil {
@@ -227,7 +226,7 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 }
 
 func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error {
-	m := &metaObj{raw: r, body: body}
+	m := &metaObj{raw: r}
 	switch w.t {
 	case object.TypeTree:
 		tr, err := object.DecodeTree(body)
