@@ -96,7 +96,7 @@ func genSides(r *rand.Rand, iter int) (base, ours, theirs []byte) {
 func TestTextAgainstGit(t *testing.T) {
 	git, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git is not installed; this differential test needs it")
+		t.Fatal("git is not installed; .ci/run installs it")
 	}
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(42))

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/mesh-sync/mesh/internal/gitio"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
@@ -101,6 +102,7 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, restoreCommands(st)...)
 	app.Commands = append(app.Commands, mergeCommands(st)...)
 	app.Commands = append(app.Commands, remoteCommands(st)...)
+	app.Commands = append(app.Commands, gitCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
@@ -128,6 +130,8 @@ func report(st *state, err error) int {
 		hint = "the tree holds a path that would escape the folder; it was not written"
 	case errors.Is(err, remote.ErrUnauthorized):
 		hint = "both devices must be of one mesh: join it with a token from mesh invite"
+	case errors.Is(err, gitio.ErrNotGit):
+		hint = "import-git reads a complete, undamaged git repository (check it with git fsck)"
 	case errors.Is(err, remote.ErrProtocol):
 		hint = "the peer broke the protocol and was cut off; nothing it sent was kept unverified"
 	}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"math/rand"
 	"os"

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/urfave/cli/v2"
+)
+
+func gitCommands(st *state) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "import-git",
+			Usage:     "recreate a git repository's history (one branch) as mesh commits; run again, it imports only new commits",
+			ArgsUsage: "GITDIR",
+			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to import (default: the one HEAD names)"}},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("import-git takes the path of a git repository")
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.ImportGit(c.Context, c.Args().First(), c.String("branch"))
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				st.printf("imported %d commits (%d imported before) from %s; %s is %s\n", res.Imported, res.Known, res.Branch, res.Ref, res.Head.Short())
+				if res.CheckedOut != nil {
+					st.printf("checked out %s\n", res.Head.Short())
+				} else {
+					st.printf("merge it with: mesh merge %s\n", res.Ref)
+				}
+				return nil
+			}),
+		},
+		{
+			Name:      "export-git",
+			Usage:     "write REV (default HEAD) and its history into a git repository (created if absent), incrementally",
+			ArgsUsage: "GITDIR [REV]",
+			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to set (default: the current branch)"}},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() < 1 || c.NArg() > 2 {
+					return usagef("export-git takes the path of a git repository and at most one revision")
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				res, err := r.ExportGit(c.Context, c.Args().Get(0), c.Args().Get(1), c.String("branch"))
+				if err != nil {
+					return err
+				}
+				if st.json {
+					return st.printJSON(res)
+				}
+				st.printf("exported %d commits (%d there before); git branch %s is %s\n", res.Exported, res.Known, res.Branch, res.GitHead[:12])
+				return nil
+			}),
+		},
+	}
+}

@@ -1,0 +1,299 @@
+package gitio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	gitobj "github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// ErrNotGit is the kind of error for a path that is not a usable git
+// repository (missing, shallow, damaged).
+var ErrNotGit = errors.New("not a usable git repository")
+
+// Open opens the git repository at dir (a working tree or a bare one).
+func Open(dir string) (*git.Repository, error) {
+	r, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("%s: %w (no .git there)", dir, ErrNotGit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", dir, err, ErrNotGit)
+	}
+	return r, nil
+}
+
+// Importer converts git commits into mesh objects.
+type Importer struct {
+	Git     *git.Repository
+	Dir     string // names the repository in errors
+	Store   *object.Store
+	Chunker *object.Chunker
+	Map     *IDMap
+	// Device and the commits' other fields come from git; Device names
+	// the origin in mesh's log.
+	Device string
+
+	batch *object.Batch
+	trees map[plumbing.Hash]object.ID
+	blobs map[plumbing.Hash]fileRef
+}
+
+type fileRef struct {
+	id   object.ID
+	size int64
+}
+
+// ImportResult says what Import did.
+type ImportResult struct {
+	Branch   string    `json:"branch"`
+	GitHead  string    `json:"gitHead"`
+	Head     object.ID `json:"head"`
+	Imported int       `json:"imported"`
+	Known    int       `json:"alreadyImported"`
+}
+
+// Import converts the history of branch (empty: the branch HEAD names)
+// that the map does not hold yet, parents first, into the store, and
+// records it in the map once it is durable.
+func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, error) {
+	shallow, err := im.Git.Storer.Shallow()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", im.Dir, err, ErrNotGit)
+	}
+	if len(shallow) > 0 {
+		return nil, fmt.Errorf("%s is a shallow clone (%d commits lack their parents): %w; run git fetch --unshallow there first", im.Dir, len(shallow), ErrNotGit)
+	}
+	var ref *plumbing.Reference
+	if branch == "" {
+		ref, err = im.Git.Head()
+		if err == nil && !ref.Name().IsBranch() {
+			return nil, fmt.Errorf("%s: HEAD is detached; name a branch with --branch", im.Dir)
+		}
+	} else {
+		ref, err = im.Git.Reference(plumbing.NewBranchReferenceName(branch), true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: branch %q: %v", im.Dir, branch, err)
+	}
+	res := &ImportResult{Branch: ref.Name().Short(), GitHead: ref.Hash().String()}
+
+	order, known, err := im.toImport(ctx, ref.Hash())
+	if err != nil {
+		return nil, err
+	}
+	res.Known = known
+	im.batch = im.Store.NewBatch()
+	defer im.batch.Abort()
+	im.trees = map[plumbing.Hash]object.ID{}
+	im.blobs = map[plumbing.Hash]fileRef{}
+	pending := map[plumbing.Hash]object.ID{}
+	for _, c := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		id, err := im.commit(ctx, c, pending)
+		if err != nil {
+			return nil, err
+		}
+		pending[c.Hash] = id
+	}
+	if err := im.batch.Finish(); err != nil {
+		return nil, err
+	}
+	for g, id := range pending {
+		im.Map.add(g, id)
+	}
+	if err := im.Map.Save(); err != nil {
+		return nil, err
+	}
+	res.Imported = len(order)
+	res.Head, _ = im.Map.Mesh(ref.Hash())
+	return res, nil
+}
+
+// toImport lists the commits under head the map lacks, parents before
+// children (go-git's post-order iterator yields a commit before its
+// parents, so the walk is ours).
+func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj.Commit, int, error) {
+	var order []*gitobj.Commit
+	known := 0
+	state := map[plumbing.Hash]uint8{} // 1 on the stack, 2 done
+	type frame struct {
+		c    *gitobj.Commit
+		next int
+	}
+	var stack []*frame
+	visit := func(h plumbing.Hash) error {
+		if state[h] != 0 {
+			return nil
+		}
+		if _, ok := im.Map.Mesh(h); ok {
+			state[h] = 2
+			known++
+			return nil
+		}
+		c, err := im.Git.CommitObject(h)
+		if err != nil {
+			return fmt.Errorf("%s: commit %s: %v: %w", im.Dir, h, err, ErrNotGit)
+		}
+		state[h] = 1
+		stack = append(stack, &frame{c: c})
+		return nil
+	}
+	if err := visit(head); err != nil {
+		return nil, 0, err
+	}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		f := stack[len(stack)-1]
+		if f.next < len(f.c.ParentHashes) {
+			p := f.c.ParentHashes[f.next]
+			f.next++
+			if err := visit(p); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		state[f.c.Hash] = 2
+		order = append(order, f.c)
+		stack = stack[:len(stack)-1]
+	}
+	return order, known, nil
+}
+
+func (im *Importer) commit(ctx context.Context, c *gitobj.Commit, pending map[plumbing.Hash]object.ID) (object.ID, error) {
+	tree, err := im.tree(ctx, c.TreeHash, "")
+	if err != nil {
+		return object.ZeroID, fmt.Errorf("%s: commit %s: %w", im.Dir, c.Hash.String()[:12], err)
+	}
+	mc := &object.Commit{Tree: tree, Device: im.Device, Message: c.Message}
+	mc.Author = c.Author.Name + " <" + c.Author.Email + ">"
+	mc.Time = c.Author.When.Unix()
+	_, off := c.Author.When.Zone()
+	mc.TZ = int16(off / 60)
+	seen := map[object.ID]bool{}
+	for _, p := range c.ParentHashes {
+		id, ok := pending[p]
+		if !ok {
+			id, ok = im.Map.Mesh(p)
+		}
+		if !ok {
+			return object.ZeroID, fmt.Errorf("%s: commit %s: parent %s not converted", im.Dir, c.Hash, p)
+		}
+		if !seen[id] { // git allows a parent twice; mesh does not
+			seen[id] = true
+			mc.Parents = append(mc.Parents, id)
+		}
+	}
+	return im.batch.Put(object.TypeCommit, mc.Encode())
+}
+
+func (im *Importer) tree(ctx context.Context, h plumbing.Hash, path string) (object.ID, error) {
+	if id, ok := im.trees[h]; ok {
+		return id, nil
+	}
+	gt, err := im.Git.TreeObject(h)
+	if err != nil {
+		return object.ZeroID, fmt.Errorf("tree %s (%s/): %v: %w", h.String()[:12], path, err, ErrNotGit)
+	}
+	t := &object.Tree{}
+	for _, e := range gt.Entries {
+		p := path + "/" + e.Name
+		if !object.ValidName(e.Name) {
+			return object.ZeroID, fmt.Errorf("%s: a name mesh cannot hold: %w", p, ErrNotGit)
+		}
+		en := object.Entry{Name: e.Name}
+		switch e.Mode {
+		case filemode.Dir:
+			en.Kind = object.KindDir
+			if en.ID, err = im.tree(ctx, e.Hash, p); err != nil {
+				return object.ZeroID, err
+			}
+		case filemode.Regular, filemode.Deprecated, filemode.Executable:
+			en.Kind = object.KindFile
+			if e.Mode == filemode.Executable {
+				en.Kind = object.KindExec
+			}
+			f, err := im.blob(ctx, e.Hash, p)
+			if err != nil {
+				return object.ZeroID, err
+			}
+			en.ID, en.Size = f.id, f.size
+		case filemode.Symlink:
+			en.Kind = object.KindSymlink
+			target, err := im.blobBytes(e.Hash, p)
+			if err != nil {
+				return object.ZeroID, err
+			}
+			if en.ID, err = im.batch.Put(object.TypeChunk, target); err != nil {
+				return object.ZeroID, err
+			}
+			en.Size = int64(len(target))
+		case filemode.Submodule:
+			return object.ZeroID, fmt.Errorf("%s is a submodule (commit %s); mesh cannot import submodules", p, e.Hash.String()[:12])
+		default:
+			return object.ZeroID, fmt.Errorf("%s has git mode %o, which mesh does not know", p, uint32(e.Mode))
+		}
+		t.Entries = append(t.Entries, en)
+	}
+	// git orders a directory as if its name ended in '/'; mesh by name.
+	sort.Slice(t.Entries, func(i, j int) bool { return t.Entries[i].Name < t.Entries[j].Name })
+	body, err := t.Encode()
+	if err != nil {
+		return object.ZeroID, fmt.Errorf("tree %s: %w", path+"/", err)
+	}
+	id, err := im.batch.Put(object.TypeTree, body)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	im.trees[h] = id
+	return id, nil
+}
+
+func (im *Importer) blob(ctx context.Context, h plumbing.Hash, path string) (fileRef, error) {
+	if f, ok := im.blobs[h]; ok {
+		return f, nil
+	}
+	b, err := im.Git.BlobObject(h)
+	if err != nil {
+		return fileRef{}, fmt.Errorf("%s: blob %s: %v: %w", path, h.String()[:12], err, ErrNotGit)
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return fileRef{}, fmt.Errorf("%s: blob %s: %v: %w", path, h.String()[:12], err, ErrNotGit)
+	}
+	defer r.Close()
+	id, n, err := im.Chunker.WriteFile(ctx, im.batch, r, b.Size)
+	if err != nil {
+		return fileRef{}, fmt.Errorf("%s: blob %s: %v: %w", path, h.String()[:12], err, ErrNotGit)
+	}
+	if n != b.Size {
+		return fileRef{}, fmt.Errorf("%s: blob %s holds %d bytes, its header says %d: %w", path, h.String()[:12], n, b.Size, ErrNotGit)
+	}
+	f := fileRef{id, n}
+	im.blobs[h] = f
+	return f, nil
+}
+
+func (im *Importer) blobBytes(h plumbing.Hash, path string) ([]byte, error) {
+	b, err := im.Git.BlobObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("%s: blob %s: %v: %w", path, h.String()[:12], err, ErrNotGit)
+	}
+	r, err := b.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("%s: blob %s: %v: %w", path, h.String()[:12], err, ErrNotGit)
+	}
+	defer r.Close()
+	return io.ReadAll(io.LimitReader(r, 1<<20))
+}
