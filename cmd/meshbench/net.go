@@ -204,3 +204,56 @@ func insertMiB(file string, at int64) {
 	check(out.Close())
 	check(os.Rename(tmp, file))
 }
+
+// gitImport: mesh import-git of a 1,000-commit history against git
+// fast-export | git fast-import of the same history into a fresh repository.
+func (b *bench) gitImport() {
+	if !have("git") {
+		return
+	}
+	src := filepath.Join(b.work, "git-history")
+	b.must("", "git", "init", "-q", "-b", "main", src)
+	// The history: 200 files, each commit edits three of them.
+	var stream strings.Builder
+	files := make([]string, 200)
+	for i := range files {
+		files[i] = fmt.Sprintf("pkg%d/file%d.txt", i%20, i)
+	}
+	content := func(i, v int) string {
+		return strings.Repeat(fmt.Sprintf("file %d version %d line\n", i, v), 40+i%50)
+	}
+	version := make([]int, len(files))
+	for c := 0; c < 1000; c++ {
+		fmt.Fprintf(&stream, "commit refs/heads/main\ncommitter B <b@b> %d +0000\ndata 12\ncommit %05d\n", 1700000000+c*60, c)
+		// Without a "from", fast-import continues the branch's tip.
+		edit := []int{c % 200, (c * 7) % 200, (c * 13) % 200}
+		if c == 0 {
+			edit = edit[:0]
+			for i := range files {
+				edit = append(edit, i)
+			}
+		}
+		for _, i := range edit {
+			version[i]++
+			d := content(i, version[i])
+			fmt.Fprintf(&stream, "M 100644 inline %s\ndata %d\n%s\n", files[i], len(d), d)
+		}
+	}
+	cmd := exec.Command("git", "-C", src, "fast-import", "--quiet")
+	cmd.Stdin = strings.NewReader(stream.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		check(fmt.Errorf("build the git history: %v\n%s", err, out))
+	}
+	r := row{Scenario: "import a 1,000-commit git history", Others: map[string]measurement{}, Target: "≤2× git fast-export|fast-import"}
+	dst := filepath.Join(b.work, "git-import-mesh")
+	check(os.MkdirAll(dst, 0o755))
+	b.must(dst, b.mesh, "init")
+	b.must(dst, b.mesh, "commit", "--allow-empty", "-m", "so that import does not check out")
+	r.Mesh = b.must(dst, b.mesh, "import-git", src)
+	gdst := filepath.Join(b.work, "git-import-git")
+	b.must("", "git", "init", "-q", gdst)
+	m, err := b.shell("", fmt.Sprintf("git -C %s fast-export --all | git -C %s fast-import --quiet", src, gdst))
+	check(err)
+	r.Others["git fast-export|fast-import"] = m
+	b.add(r)
+}
