@@ -87,6 +87,6 @@ type broadcast struct {
 
 // Invalidates: the queue replaces by Name; nothing else is invalidated.
 func (b *broadcast) Invalidates(other memberlist.Broadcast) bool { return false }
-func (b *broadcast) Message() []byte                            { return b.msg }
-func (b *broadcast) Finished()                                  {}
-func (b *broadcast) Name() string                               { return b.name }
+func (b *broadcast) Message() []byte                             { return b.msg }
+func (b *broadcast) Finished()                                   {}
+func (b *broadcast) Name() string                                { return b.name }
