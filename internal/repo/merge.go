@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -183,4 +184,112 @@ func (r *Repo) ResolveConflict(ctx context.Context, path string, removeCopy bool
 	}
 	res.Commit = cr.ID
 	return res, nil
+}
+
+// Converge merges heads (other devices' commits, all in the store) into
+// the current branch the way every device does, so that devices which
+// see the same heads end on the same commit whatever their own head was:
+// of HEAD and heads, those no other one contains are merged one at a
+// time in ID order (merging is commutative, not associative, so the order
+// must not depend on who does it). The working tree is updated; anything
+// uncommitted makes it refuse first.
+func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) (*MergeResult, error) {
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	h, headTree, err := r.headTree()
+	if err != nil {
+		return nil, err
+	}
+	snap, dirty, err := r.uncommitted(ctx, headTree)
+	if err != nil {
+		return nil, err
+	}
+	if len(dirty) > 0 {
+		var paths []string
+		for _, d := range dirty {
+			paths = append(paths, d.Path)
+		}
+		return nil, blockedError("sync", paths)
+	}
+	tips, err := r.independent(append([]object.ID{h.ID}, heads...))
+	if err != nil {
+		return nil, err
+	}
+	out := &MergeResult{ID: h.ID}
+	if len(tips) == 0 || (len(tips) == 1 && tips[0] == h.ID) {
+		out.UpToDate = true
+		return out, nil
+	}
+	m := tips[0]
+	for _, t := range tips[1:] {
+		// Each step's merge commit is read by the next, so each batch
+		// is finished before the next step.
+		batch := r.Store.NewBatch()
+		res, err := merge.Commits(ctx, r.Store, batch, m, t, merge.TreeOptions{Chunker: r.chunker, Markers: o.Markers})
+		if err == nil {
+			err = batch.Finish()
+		}
+		if err != nil {
+			batch.Abort()
+			return nil, err
+		}
+		m = res.ID
+		out.Conflicts = append(out.Conflicts, res.Conflicts...)
+	}
+	out.ID = m
+	if ok, err := merge.IsAncestor(r.Store, h.ID, m); err == nil && ok && len(tips) == 1 {
+		out.FastForward = true
+	}
+	mc, err := r.Store.ReadCommit(m)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTrees(r.Store, headTree, mc.Tree)
+	if err != nil {
+		return nil, err
+	}
+	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index}); err != nil {
+		return nil, err
+	}
+	if err := r.moveHead(ctx, h, m, "sync: converge"); err != nil {
+		return nil, err
+	}
+	snap.Index.Save(r.indexPath())
+	return out, nil
+}
+
+// independent drops zero IDs, duplicates and every commit another one of
+// ids contains, and sorts the rest by ID.
+func (r *Repo) independent(ids []object.ID) ([]object.ID, error) {
+	set := map[object.ID]bool{}
+	for _, id := range ids {
+		if !id.IsZero() {
+			set[id] = true
+		}
+	}
+	var out []object.ID
+	for x := range set {
+		contained := false
+		for y := range set {
+			if x == y {
+				continue
+			}
+			bases, err := merge.Bases(r.Store, x, y)
+			if err != nil {
+				return nil, err
+			}
+			if len(bases) == 1 && bases[0] == x {
+				contained = true
+				break
+			}
+		}
+		if !contained {
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
 }

@@ -111,3 +111,54 @@ func mustResolve(t *testing.T, r *Repo, rev string) object.ID {
 	}
 	return id
 }
+
+// TestConvergeIsOrderFree: three devices commit at once; whatever each
+// one's own head, converging on the same set of heads gives every device
+// the same commit, and nothing is lost.
+func TestConvergeIsOrderFree(t *testing.T) {
+	a := newRepo(t)
+	write(t, a, "base", "base\n")
+	commit(t, a, "base")
+	b, c := joined(t, a), joined(t, a)
+	for _, x := range []*Repo{b, c} {
+		if _, err := x.Fetch(ctx, a.Root); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.Merge(ctx, "remotes/"+remoteName(a.Root)+"/main", MergeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repos := []*Repo{a, b, c}
+	var heads []object.ID
+	for i, x := range repos {
+		write(t, x, "f"+string(rune('a'+i)), "from device\n")
+		heads = append(heads, commit(t, x, "work"))
+	}
+	var results []object.ID
+	for _, x := range repos {
+		for _, y := range repos {
+			if x != y {
+				if _, err := x.Fetch(ctx, y.Root); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		res, err := x.Converge(ctx, heads, MergeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res.ID)
+		for i := range repos {
+			if read(t, x, "f"+string(rune('a'+i))) != "from device\n" {
+				t.Fatalf("a device lost file f%c", 'a'+i)
+			}
+		}
+	}
+	if results[0] != results[1] || results[1] != results[2] {
+		t.Fatalf("devices ended on %s, %s, %s", results[0].Short(), results[1].Short(), results[2].Short())
+	}
+	// Converging again changes nothing.
+	if res, err := a.Converge(ctx, heads, MergeOptions{}); err != nil || !res.UpToDate {
+		t.Fatalf("second converge: %+v %v", res, err)
+	}
+}
