@@ -44,6 +44,8 @@ func Order(a object.ID, ca *object.Commit, b object.ID, cb *object.Commit) (obje
 // deterministic winner). New objects go to sink, which the caller must
 // finish before pointing a ref at the result.
 func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o TreeOptions) (*Result, error) {
+	ov := newOverlay(st, sink)
+	st, sink = ov, ov
 	cache := &CachedCommits{R: st}
 	if a == b {
 		return &Result{ID: a}, nil
