@@ -60,7 +60,17 @@ type Node struct {
 	heads   map[string]*Head // device/branch → newest head
 	seq     uint64
 	contact map[string]time.Time
+	members map[string]member // copied in event callbacks (see events)
 	changed chan struct{}
+}
+
+// member is what Peers needs of a memberlist node, copied while
+// memberlist holds its lock: the *memberlist.Node that Members returns is
+// written by memberlist's goroutines, so reading it later races.
+type member struct {
+	addr  string
+	meta  meta
+	alive bool
 }
 
 // meta is what a node's memberlist meta carries (under 512 bytes).
@@ -76,7 +86,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log, heads: map[string]*Head{}, contact: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Log, heads: map[string]*Head{}, contact: map[string]time.Time{}, members: map[string]member{}, changed: make(chan struct{}, 1)}
 	// A sequence that survives restarts without a file: never below the
 	// clock, always above the last one.
 	n.seq = uint64(time.Now().UnixNano())
@@ -177,17 +187,14 @@ type Peer struct {
 // only from their heads.
 func (n *Node) Peers() []Peer {
 	byDev := map[string]*Peer{}
-	for _, m := range n.ml.Members() {
-		if m.Name == n.cfg.Device {
+	n.mu.Lock()
+	for name, m := range n.members {
+		if name == n.cfg.Device {
 			continue
 		}
-		p := &Peer{Device: m.Name, GossipAddr: m.Address(), Alive: m.State == memberlist.StateAlive}
-		var md meta
-		if json.Unmarshal(m.Meta, &md) == nil {
-			p.FetchAddr = md.Addr
-		}
-		byDev[m.Name] = p
+		byDev[name] = &Peer{Device: name, GossipAddr: m.addr, Alive: m.alive, FetchAddr: m.meta.Addr}
 	}
+	n.mu.Unlock()
 	n.mu.Lock()
 	for _, h := range n.heads {
 		if h.Device == n.cfg.Device {
@@ -319,12 +326,17 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 // memberlist and must neither block nor call back into it.
 type events Node
 
-func (e *events) touch(name string) {
+func (e *events) record(m *memberlist.Node, alive bool) {
 	n := (*Node)(e)
+	mb := member{addr: m.Address(), alive: alive}
+	json.Unmarshal(m.Meta, &mb.meta)
 	n.mu.Lock()
-	n.contact[name] = time.Now()
+	n.members[m.Name] = mb
+	if alive {
+		n.contact[m.Name] = time.Now()
+	}
 	n.mu.Unlock()
 }
-func (e *events) NotifyJoin(m *memberlist.Node)   { e.touch(m.Name) }
-func (e *events) NotifyUpdate(m *memberlist.Node) { e.touch(m.Name) }
-func (e *events) NotifyLeave(m *memberlist.Node)  {}
+func (e *events) NotifyJoin(m *memberlist.Node)   { e.record(m, true) }
+func (e *events) NotifyUpdate(m *memberlist.Node) { e.record(m, true) }
+func (e *events) NotifyLeave(m *memberlist.Node)  { e.record(m, false) }

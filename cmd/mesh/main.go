@@ -103,6 +103,7 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, mergeCommands(st)...)
 	app.Commands = append(app.Commands, remoteCommands(st)...)
 	app.Commands = append(app.Commands, gitCommands(st)...)
+	app.Commands = append(app.Commands, syncCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError

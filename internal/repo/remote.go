@@ -522,3 +522,74 @@ func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 	}
 	return r, res, nil
 }
+
+// FetchDevice fetches commit, the head of owner's branch, from the device
+// src serving at addr (its identity pinned), and records it as
+// devices/<owner>/<branch>.
+func (r *Repo) FetchDevice(ctx context.Context, addr string, src, owner remote.DeviceID, branch string, commit object.ID) (remote.Stats, error) {
+	ref := deviceRef(owner, branch)
+	if !object.ValidRefName(ref) {
+		return remote.Stats{}, fmt.Errorf("cannot record branch %q of %s", branch, owner.Short())
+	}
+	dev := src
+	var st remote.Stats
+	if !r.Store.Has(commit) {
+		auth, err := r.Auth()
+		if err != nil {
+			return st, err
+		}
+		c, err := auth.Dial(ctx, addr, dev)
+		if err != nil {
+			return st, err
+		}
+		defer c.Close()
+		haves, err := r.localTips()
+		if err != nil {
+			return st, err
+		}
+		if st, err = remote.Fetch(ctx, c, r.Store, []object.ID{commit}, haves); err != nil {
+			return st, err
+		}
+	}
+	old, _, err := r.Refs.Get(ref)
+	if err != nil || old == commit {
+		return st, err
+	}
+	return st, r.Refs.Update(ctx, ref, old, commit, "sync: from "+src.String())
+}
+
+// DeviceHeads returns the commits of devices/*/<branch>.
+func (r *Repo) DeviceHeads(branch string) (map[string]object.ID, error) {
+	refs, err := r.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]object.ID{}
+	for ref, id := range refs {
+		rest, ok := strings.CutPrefix(ref, "devices/")
+		if !ok {
+			continue
+		}
+		dev, b, ok := strings.Cut(rest, "/")
+		if ok && b == branch {
+			out[dev] = id
+		}
+	}
+	return out, nil
+}
+
+// Contains reports whether commit is HEAD or in its history.
+func (r *Repo) Contains(commit object.ID) (bool, error) {
+	h, err := r.Head()
+	if err != nil || h.ID.IsZero() {
+		return false, err
+	}
+	if h.ID == commit {
+		return true, nil
+	}
+	bases, err := merge.Bases(r.Store, commit, h.ID)
+	if err != nil {
+		return false, err
+	}
+	return len(bases) == 1 && bases[0] == commit, nil
+}

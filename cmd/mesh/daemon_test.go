@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is a mesh daemon running in a test.
+type daemon struct {
+	cmd *exec.Cmd
+	log *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startDaemon(t *testing.T, bin, dir string, join string) *daemon {
+	t.Helper()
+	os.Remove(filepath.Join(dir, ".mesh", "gossip.addr"))
+	args := []string{"daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0"}
+	if join != "" {
+		args = append(args, "--join", join)
+	}
+	d := &daemon{cmd: meshCmd(bin, dir, args...), log: &syncBuffer{}}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	waitFor(t, "daemon in "+dir+" to start", func() bool {
+		_, err := os.Stat(filepath.Join(dir, ".mesh", "gossip.addr"))
+		return err == nil
+	}, d)
+	return d
+}
+
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, d.log.String())
+	}
+}
+
+func gossipAddr(t *testing.T, dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, ".mesh", "gossip.addr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// waitFor polls cond for up to a minute (convergence is asynchronous; the
+// bound keeps the test finite, it is not a speed target).
+func waitFor(t *testing.T, what string, cond func() bool, logs ...*daemon) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	var all strings.Builder
+	for _, d := range logs {
+		all.WriteString(d.log.String())
+	}
+	t.Fatalf("%s: not within a minute\n%s", what, all.String())
+}
+
+func hasFile(dir, name, content string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	return err == nil && string(b) == content
+}
+
+// TestDaemonsConverge: three daemons on 127.0.0.1. A commit on one reaches
+// the others; concurrent edits on all three end with the same head and the
+// same files on every device; a daemon killed with SIGKILL and restarted
+// (remembering its peers) catches up; a device of another mesh learns
+// nothing.
+func TestDaemonsConverge(t *testing.T) {
+	bin := meshBin(t)
+	root := t.TempDir()
+	a, b, c, stranger := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c"), filepath.Join(root, "s")
+	os.Mkdir(a, 0o755)
+	mustMesh(t, bin, a, "init")
+	os.WriteFile(filepath.Join(a, "base.txt"), []byte("base\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "base")
+	tok := strings.TrimSpace(mustMesh(t, bin, a, "invite"))
+	mustMesh(t, bin, root, "join", tok, b)
+	mustMesh(t, bin, root, "join", tok, c)
+	os.Mkdir(stranger, 0o755)
+	mustMesh(t, bin, stranger, "init")
+
+	da := startDaemon(t, bin, a, "")
+	ga := gossipAddr(t, a)
+	db := startDaemon(t, bin, b, ga)
+	dc := startDaemon(t, bin, c, ga)
+	ds := startDaemon(t, bin, stranger, ga)
+	all := []*daemon{da, db, dc, ds}
+
+	for _, dir := range []string{b, c} {
+		waitFor(t, dir+" gets base.txt", func() bool { return hasFile(dir, "base.txt", "base\n") }, all...)
+	}
+
+	// one commit on b reaches everyone
+	os.WriteFile(filepath.Join(b, "from-b.txt"), []byte("b\n"), 0o644)
+	for _, dir := range []string{a, c} {
+		waitFor(t, dir+" gets from-b.txt", func() bool { return hasFile(dir, "from-b.txt", "b\n") }, all...)
+	}
+
+	// concurrent edits everywhere: one head, every file
+	for i, dir := range []string{a, b, c} {
+		os.WriteFile(filepath.Join(dir, "same.txt"), []byte(strings.Repeat("x", i+1)+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "own-"+string(rune('a'+i))+".txt"), []byte("own\n"), 0o644)
+	}
+	converged := func() bool {
+		var heads []string
+		for _, dir := range []string{a, b, c} {
+			r := runMesh(t, meshCmd(bin, dir, "rev-parse", "HEAD"))
+			heads = append(heads, r.stdout)
+			for i := 0; i < 3; i++ {
+				if !hasFile(dir, "own-"+string(rune('a'+i))+".txt", "own\n") {
+					return false
+				}
+			}
+		}
+		return heads[0] != "" && heads[0] == heads[1] && heads[1] == heads[2]
+	}
+	waitFor(t, "three devices converge", converged, all...)
+	for _, dir := range []string{a, b, c} {
+		if st := mustMesh(t, bin, dir, "status"); !strings.Contains(st, "clean") {
+			t.Fatalf("%s after converging: %s", dir, st)
+		}
+	}
+	// the clash on same.txt is a recorded conflict, both versions kept
+	if out := mustMesh(t, bin, a, "conflicts"); !strings.Contains(out, "same.txt") {
+		t.Fatalf("conflicts: %s", out)
+	}
+
+	// the stranger, of another mesh, got nothing
+	if _, err := os.Stat(filepath.Join(stranger, "base.txt")); err == nil {
+		t.Fatal("a device of another mesh received files")
+	}
+
+	// SIGKILL c, change a, restart c without --join: it catches up
+	dc.cmd.Process.Kill()
+	dc.cmd.Wait()
+	os.WriteFile(filepath.Join(a, "while-c-was-down.txt"), []byte("later\n"), 0o644)
+	waitFor(t, "b gets the change", func() bool { return hasFile(b, "while-c-was-down.txt", "later\n") }, all...)
+	dc = startDaemon(t, bin, c, "")
+	waitFor(t, "restarted c catches up", func() bool { return hasFile(c, "while-c-was-down.txt", "later\n") }, da, db, dc)
+	if out := mustMesh(t, bin, c, "fsck"); !strings.Contains(out, "ok") && !strings.Contains(out, "objects") {
+		t.Fatalf("fsck on c: %s", out)
+	}
+	if out := mustMesh(t, bin, a, "peers", "--json"); !strings.Contains(out, `"alive": true`) {
+		t.Fatalf("peers: %s", out)
+	}
+
+	for _, d := range []*daemon{da, db, dc, ds} {
+		d.stop(t)
+	}
+}

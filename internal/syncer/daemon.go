@@ -1,0 +1,129 @@
+package syncer
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// Debounce is how long the folder must be quiet before a change is
+// committed: an editor's save (write temp, rename, chmod) is one commit.
+var Debounce = 500 * time.Millisecond
+
+// Rejoin is how often a daemon runs a round anyway and, if it is alone,
+// tries the devices it remembers again: a partition longer than
+// memberlist's suspicion timeout does not heal by itself.
+var Rejoin = 10 * time.Second
+
+// Run syncs until ctx ends: a round when gossip brings a newer head, when
+// the folder has been quiet for Debounce after a change, and every Rejoin.
+func (s *Session) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	s.watchTree(w, s.Repo.Root)
+
+	round := func(why string) {
+		r, err := s.Once(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			// For instance an edit landing while the round ran (the next
+			// round commits it) or a device that went away.
+			s.Log.Warn("Sync round failed", "trigger", why, "error", err)
+		case r.Committed != (object.ID{}) || len(r.Fetched) > 0:
+			s.Log.Info("Synced", "trigger", why, "head", r.Head.String())
+		}
+		s.SavePeers()
+	}
+	round("start")
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	tick := time.NewTicker(Rejoin)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if s.ignored(ev.Name) {
+				continue
+			}
+			if ev.Op&fsnotify.Create != 0 {
+				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+					s.watchTree(w, ev.Name)
+				}
+			}
+			debounce.Reset(Debounce)
+		case err, ok := <-w.Errors:
+			if ok {
+				s.Log.Warn("Watching the folder", "error", err)
+			}
+		case <-debounce.C:
+			round("change")
+		case <-s.Node.Changed():
+			round("gossip")
+		case <-tick.C:
+			if len(s.Node.Peers()) == 0 || s.alone() {
+				var addrs []string
+				for _, p := range LoadPeers(s.Repo.Meta) {
+					addrs = append(addrs, p.GossipAddr)
+				}
+				addrs = append(addrs, s.opts.Join...)
+				s.Node.Join(addrs)
+			}
+			round("timer")
+		}
+	}
+}
+
+// alone reports whether no other device is alive in the gossip.
+func (s *Session) alone() bool {
+	for _, p := range s.Node.Peers() {
+		if p.Alive {
+			return false
+		}
+	}
+	return true
+}
+
+// ignored reports whether a path is mesh's own (.mesh, temp files).
+func (s *Session) ignored(p string) bool {
+	rel, err := filepath.Rel(s.Repo.Root, p)
+	if err != nil {
+		return true
+	}
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if part == ignore.MetaDir || strings.HasPrefix(part, object.TempPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) watchTree(w *fsnotify.Watcher, dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if s.ignored(p) && p != s.Repo.Root {
+			return filepath.SkipDir
+		}
+		if err := w.Add(p); err != nil {
+			s.Log.Warn("Cannot watch", "dir", p, "error", err)
+		}
+		return nil
+	})
+}
