@@ -71,6 +71,9 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		if err != nil {
 			return err
 		}
+		if err := unchangedSinceScan(o.Index, c, p); err != nil {
+			return err
+		}
 		err = os.Remove(p)
 		switch {
 		case err == nil, errors.Is(err, fs.ErrNotExist):
@@ -205,6 +208,9 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 				return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
 			}
 		}
+		if err := unchangedSinceScan(o.Index, c, p); err != nil {
+			return IndexEntry{}, err
+		}
 		if e.Size >= reuseMin && c.Old != nil && c.Old.Kind != object.KindDir {
 			// On ext4, a rename over an existing file makes the kernel
 			// start writing the new one out at once (auto_da_alloc), and the
@@ -230,4 +236,31 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 	}
 	st := statOf(fi)
 	return IndexEntry{Kind: e.Kind, Size: st.size, Mtime: st.mtime, Ctime: st.ctime, Inode: st.inode, ID: e.ID}, nil
+}
+
+// unchangedSinceScan checks, just before a file is replaced or removed,
+// that it still looks as the scan that found it committed saw it: an
+// edit made while a merge or checkout runs (a daemon merging while the
+// user types) is then refused with ErrWouldOverwrite, and committed by the
+// next round, instead of lost.
+func unchangedSinceScan(ix *Index, c object.Change, p string) error {
+	if ix == nil || c.Old == nil || (c.Old.Kind != object.KindFile && c.Old.Kind != object.KindExec) {
+		return nil
+	}
+	e, ok := ix.get([]byte(c.Path))
+	if !ok {
+		return nil
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s was removed while this ran: %w; run it again", c.Path, ErrWouldOverwrite)
+		}
+		return err
+	}
+	st := statOf(fi)
+	if e.Size != st.size || e.Mtime != st.mtime || e.Ctime != st.ctime || e.Inode != st.inode {
+		return fmt.Errorf("%s changed while this ran; it was not overwritten: %w", c.Path, ErrWouldOverwrite)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package worktree
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -14,8 +15,8 @@ import (
 
 // TestApplyReusesChunksOfTheOldFile: replacing a large file with a version
 // that has 64 KiB inserted copies the shared chunks from the file on disk,
-// and the result is the new version byte for byte. A file whose stat no
-// longer matches the scan is not trusted and comes from the store.
+// and the result is the new version byte for byte. A file the scan cannot
+// vouch for (racily clean) comes from the store.
 func TestApplyReusesChunksOfTheOldFile(t *testing.T) {
 	s := testStore(t)
 	v1 := make([]byte, 12<<20)
@@ -45,8 +46,9 @@ func TestApplyReusesChunksOfTheOldFile(t *testing.T) {
 		os.Chtimes(filepath.Join(root, "big"), old, old)
 		ix := scan(t, root, object.HashSink{}, nil).Index
 		if !trusted {
-			// Same content, but touched after the scan.
-			os.Chtimes(filepath.Join(root, "big"), old.Add(time.Minute), old.Add(time.Minute))
+			// A scan that took place within the file's timestamp
+			// granularity cannot vouch for it.
+			ix.Scanned = old.Add(time.Millisecond).UnixNano()
 		}
 		before := reusedBytes.Load()
 		if err := Apply(context.Background(), root, changes, ApplyOptions{Store: s, Index: ix}); err != nil {
@@ -101,5 +103,37 @@ func TestRacyWindowByFilesystem(t *testing.T) {
 	}
 	if w := RacyWindow(t.TempDir()); w != racyWindow && w != int64(50*time.Millisecond) {
 		t.Fatalf("racy window on the temp dir: %v", time.Duration(w))
+	}
+}
+
+// TestApplyKeepsAnEditMadeWhileItRuns: a file edited after the scan that
+// found it clean is neither replaced nor removed.
+func TestApplyKeepsAnEditMadeWhileItRuns(t *testing.T) {
+	s := testStore(t)
+	src := t.TempDir()
+	write(t, src, "f", "v1\n", 0o644)
+	write(t, src, "g", "gone soon\n", 0o644)
+	b := s.NewBatch()
+	snap1 := scan(t, src, b, nil)
+	write(t, src, "f", "v2\n", 0o644)
+	os.Remove(filepath.Join(src, "g"))
+	snap2 := scan(t, src, b, nil)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	changes, _ := object.DiffTrees(s, snap1.Root, snap2.Root)
+	for _, path := range []string{"f", "g"} {
+		root := t.TempDir()
+		write(t, root, "f", "v1\n", 0o644)
+		write(t, root, "g", "gone soon\n", 0o644)
+		ix := scan(t, root, object.HashSink{}, nil).Index
+		write(t, root, path, "the user's edit, longer\n", 0o644)
+		err := Apply(context.Background(), root, changes, ApplyOptions{Store: s, Index: ix})
+		if !errors.Is(err, ErrWouldOverwrite) {
+			t.Fatalf("edit of %s during Apply: %v", path, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, path)); string(got) != "the user's edit, longer\n" {
+			t.Fatalf("the edit of %s was lost: %q", path, got)
+		}
 	}
 }
