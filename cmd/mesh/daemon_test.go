@@ -185,3 +185,31 @@ func TestDaemonsConverge(t *testing.T) {
 		d.stop(t)
 	}
 }
+
+// TestSyncOnce: mesh sync against a running daemon commits local work,
+// brings in the daemon's, and exits once it has every head it heard of;
+// the daemon then has the synced work too.
+func TestSyncOnce(t *testing.T) {
+	bin := meshBin(t)
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	os.Mkdir(a, 0o755)
+	mustMesh(t, bin, a, "init")
+	os.WriteFile(filepath.Join(a, "from-a.txt"), []byte("a\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "a")
+	mustMesh(t, bin, root, "join", strings.TrimSpace(mustMesh(t, bin, a, "invite")), b)
+	da := startDaemon(t, bin, a, "")
+	os.WriteFile(filepath.Join(b, "from-b.txt"), []byte("b\n"), 0o644)
+	out := mustMesh(t, bin, b, "sync", "--fast", "--join", gossipAddr(t, a), "--timeout", "1m")
+	if !strings.Contains(out, "committed") || !strings.Contains(out, "in sync with 1 devices") {
+		t.Fatalf("sync: %s", out)
+	}
+	if !hasFile(b, "from-a.txt", "a\n") {
+		t.Fatal("sync did not bring a's file")
+	}
+	waitFor(t, "a gets b's file", func() bool { return hasFile(a, "from-b.txt", "b\n") }, da)
+	if out := mustMesh(t, bin, b, "peers"); !strings.Contains(out, "fetch 127.0.0.1:") {
+		t.Fatalf("peers: %s", out)
+	}
+	da.stop(t)
+}

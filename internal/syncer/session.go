@@ -18,6 +18,8 @@ import (
 
 	"github.com/mesh-sync/mesh/gossip"
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/internal/worktree"
+	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
 )
@@ -174,7 +176,9 @@ func LoadPeers(meta string) []gossip.Peer {
 }
 
 // SyncUntilDone runs rounds until this device holds every head it heard
-// of, waiting for news between rounds; the context bounds it.
+// of, waiting for news between rounds; then it stays (up to Linger) until
+// every live device has announced a head containing this one's, so that
+// the work it brought does not leave with it. The context bounds it all.
 func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 	// Give push/pull a moment to bring the head vector in before the
 	// first round decides there is nothing to do.
@@ -185,14 +189,23 @@ func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	var lingerUntil time.Time
 	for {
 		r, err := s.Once(ctx)
-		if err != nil && !errors.Is(err, repo.ErrUncommitted) {
+		if err != nil && !errors.Is(err, repo.ErrUncommitted) && !errors.Is(err, worktree.ErrWouldOverwrite) {
 			return r, err
 		}
 		s.SavePeers()
 		if err == nil && r.Done() {
-			return r, nil
+			if s.othersHave(r.Head) {
+				return r, nil
+			}
+			if lingerUntil.IsZero() {
+				lingerUntil = time.Now().Add(Linger)
+			} else if time.Now().After(lingerUntil) {
+				s.Log.Warn("Leaving before every device has this head", "head", r.Head.String())
+				return r, nil
+			}
 		}
 		select {
 		case <-s.Node.Changed():
@@ -204,4 +217,38 @@ func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 			return r, ctx.Err()
 		}
 	}
+}
+
+// Linger bounds how long mesh sync waits for the other devices to take
+// in its head once it has theirs.
+var Linger = 10 * time.Second
+
+// othersHave reports whether every live device announced a head that is
+// head or contains it.
+func (s *Session) othersHave(head object.ID) bool {
+	h, err := s.Repo.Head()
+	if err != nil {
+		return false
+	}
+	for _, p := range s.Node.Peers() {
+		if !p.Alive {
+			continue
+		}
+		ok := false
+		for _, ph := range p.Heads {
+			if ph.Branch != h.Branch {
+				continue
+			}
+			if ph.Commit == head {
+				ok = true
+			} else if s.Repo.Store.Has(ph.Commit) {
+				bases, err := merge.Bases(s.Repo.Store, head, ph.Commit)
+				ok = err == nil && len(bases) == 1 && bases[0] == head
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
