@@ -47,7 +47,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -98,6 +98,7 @@ func main() {
 	run("merge", func() { b.mergeBranches(goTree) })
 	run("pullgo", func() { b.pullGoTree(goTree) })
 	run("gitimport", b.gitImport)
+	run("cluster", b.cluster)
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -256,4 +258,127 @@ func (b *bench) gitImport() {
 	check(err)
 	r.Others["git fast-export|fast-import"] = m
 	b.add(r)
+}
+
+// cluster: 16 mesh daemons on loopback. The time from a mesh commit on one
+// device until every device has the file checked out (median of 5), and
+// from 16 concurrent commits (one per device) until all 16 are on one head.
+func (b *bench) cluster() {
+	const n = 16
+	root := filepath.Join(b.work, "cluster")
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = filepath.Join(root, fmt.Sprintf("d%02d", i))
+	}
+	check(os.MkdirAll(dirs[0], 0o755))
+	b.must(dirs[0], b.mesh, "init")
+	check(os.WriteFile(filepath.Join(dirs[0], "seed.txt"), []byte("seed\n"), 0o644))
+	b.must(dirs[0], b.mesh, "commit", "-m", "seed")
+	tok, err := b.outputIn(dirs[0], b.mesh, "invite")
+	check(err)
+	for _, d := range dirs[1:] {
+		b.must("", b.mesh, "join", strings.TrimSpace(tok), d)
+	}
+	var daemons []*daemon
+	start := func(d, join string) {
+		args := []string{"daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0"}
+		if join != "" {
+			args = append(args, "--join", join)
+		}
+		cmd := exec.Command(b.mesh, args...)
+		cmd.Dir, cmd.Env = d, b.env
+		logf, err := os.Create(d + ".log")
+		check(err)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		check(cmd.Start())
+		daemons = append(daemons, &daemon{cmd})
+		for i := 0; i < 400; i++ {
+			if _, err := os.Stat(filepath.Join(d, ".mesh", "gossip.addr")); err == nil {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		check(fmt.Errorf("daemon in %s did not start", d))
+	}
+	start(dirs[0], "")
+	ga, err := os.ReadFile(filepath.Join(dirs[0], ".mesh", "gossip.addr"))
+	check(err)
+	for _, d := range dirs[1:] {
+		start(d, strings.TrimSpace(string(ga)))
+	}
+	defer func() {
+		for _, d := range daemons {
+			d.stop()
+		}
+	}()
+	head := func(d string) string {
+		b, _ := os.ReadFile(filepath.Join(d, ".mesh", "refs", "heads", "main"))
+		return strings.TrimSpace(string(b))
+	}
+	waitAll := func(cond func(d string) bool) time.Duration {
+		t0 := time.Now()
+		var behind []string
+		for time.Since(t0) < 2*time.Minute {
+			behind = behind[:0]
+			for _, d := range dirs {
+				if !cond(d) {
+					behind = append(behind, filepath.Base(d))
+				}
+			}
+			if len(behind) == 0 {
+				return time.Since(t0)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		check(fmt.Errorf("the cluster did not converge within 2 minutes: %v behind (logs in %s)", behind, root))
+		return 0
+	}
+	waitAll(func(d string) bool { _, err := os.Stat(filepath.Join(d, "seed.txt")); return err == nil })
+
+	var one []time.Duration
+	for i := 0; i < 5; i++ {
+		d := dirs[(i*5+3)%n]
+		name := fmt.Sprintf("one-%d.txt", i)
+		check(os.WriteFile(filepath.Join(d, name), []byte(name), 0o644))
+		t0 := time.Now()
+		_, err := b.outputIn(d, b.mesh, "commit", "-m", name)
+		check(err)
+		waitAll(func(d string) bool { _, err := os.Stat(filepath.Join(d, name)); return err == nil })
+		one = append(one, time.Since(t0))
+	}
+	sort.Slice(one, func(i, j int) bool { return one[i] < one[j] })
+	b.add(row{Scenario: "16 daemons: a commit on one is checked out on all (median of 5)", Mesh: measurement{Wall: one[2]}, Target: "≤2 s median",
+		Note: fmt.Sprintf("all five: %v", one)})
+
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("concurrent-%02d.txt", i)
+			os.WriteFile(filepath.Join(d, name), []byte(name), 0o644)
+			b.outputIn(d, b.mesh, "commit", "-m", name)
+		}()
+	}
+	wg.Wait()
+	waitAll(func(d string) bool {
+		h := head(d)
+		if h == "" || h != head(dirs[0]) {
+			return false
+		}
+		for i := range dirs {
+			if _, err := os.Stat(filepath.Join(d, fmt.Sprintf("concurrent-%02d.txt", i))); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	conv := time.Since(t0)
+	merges := 0
+	if out, err := b.outputIn(dirs[0], b.mesh, "log", "--json", "-n", "200"); err == nil {
+		merges = strings.Count(out, `"author": "mesh"`)
+	}
+	b.add(row{Scenario: "16 daemons: 16 concurrent commits converge to one head", Mesh: measurement{Wall: conv}, Target: "≤10 s",
+		Note: fmt.Sprintf("%d merge commits in the history", merges)})
 }

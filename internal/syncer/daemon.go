@@ -17,6 +17,9 @@ import (
 // committed: an editor's save (write temp, rename, chmod) is one commit.
 var Debounce = 500 * time.Millisecond
 
+// GossipQuiet is how long a daemon lets news settle before a round.
+var GossipQuiet = 150 * time.Millisecond
+
 // Rejoin is how often a daemon runs a round anyway and, if it is alone,
 // tries the devices it remembers again: a partition longer than
 // memberlist's suspicion timeout does not heal by itself.
@@ -31,6 +34,11 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 	defer w.Close()
 	s.watchTree(w, s.Repo.Root)
+	// A commit made by hand (mesh commit) moves a branch: sync it at once.
+	heads := filepath.Join(s.Repo.Meta, "refs", "heads")
+	if err := w.Add(heads); err != nil {
+		s.Log.Warn("Cannot watch", "dir", heads, "error", err)
+	}
 
 	round := func(why string) {
 		r, err := s.Once(ctx)
@@ -48,6 +56,8 @@ func (s *Session) Run(ctx context.Context) error {
 	round("start")
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
+	gossipQuiet := time.NewTimer(time.Hour)
+	gossipQuiet.Stop()
 	tick := time.NewTicker(Rejoin)
 	defer tick.Stop()
 	for {
@@ -57,6 +67,12 @@ func (s *Session) Run(ctx context.Context) error {
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
+			}
+			if filepath.Dir(ev.Name) == heads && !strings.HasPrefix(filepath.Base(ev.Name), object.TempPrefix) {
+				if h, err := s.Repo.Head(); err == nil && h.ID != s.announced {
+					round("commit")
+				}
+				continue
 			}
 			if s.ignored(ev.Name) {
 				continue
@@ -74,6 +90,10 @@ func (s *Session) Run(ctx context.Context) error {
 		case <-debounce.C:
 			round("change")
 		case <-s.Node.Changed():
+			// Announcements come in bursts (every device converging at
+			// once): take them in one round.
+			gossipQuiet.Reset(GossipQuiet)
+		case <-gossipQuiet.C:
 			round("gossip")
 		case <-tick.C:
 			if len(s.Node.Peers()) == 0 || s.alone() {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -189,9 +190,25 @@ func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	var lingerUntil time.Time
+	var (
+		lingerUntil time.Time
+		committed   object.ID
+		fetched     []string
+	)
 	for {
 		r, err := s.Once(ctx)
+		if r != nil {
+			// The result speaks for the whole sync, not its last round.
+			if !r.Committed.IsZero() {
+				committed = r.Committed
+			}
+			for _, d := range r.Fetched {
+				if !slices.Contains(fetched, d) {
+					fetched = append(fetched, d)
+				}
+			}
+			r.Committed, r.Fetched = committed, fetched
+		}
 		if err != nil && !errors.Is(err, repo.ErrUncommitted) && !errors.Is(err, worktree.ErrWouldOverwrite) {
 			return r, err
 		}

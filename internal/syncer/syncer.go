@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 
 	"github.com/mesh-sync/mesh/gossip"
 	"github.com/mesh-sync/mesh/internal/repo"
@@ -94,47 +95,13 @@ func (s *Syncer) Once(ctx context.Context) (*Round, error) {
 	}
 	s.announce(log, branch, h.ID)
 
-	// 2. Fetch what others announced, from the announcer or from anyone
-	// announcing the same commit.
-	heads := s.Node.Heads()
-	byCommit := map[object.ID][]gossip.Head{}
-	for _, hd := range heads {
-		if hd.Branch == branch {
-			byCommit[hd.Commit] = append(byCommit[hd.Commit], hd)
-		}
-	}
-	for _, hd := range heads {
-		if hd.Device == s.Me || hd.Branch != branch {
-			continue
-		}
-		out.Heads[hd.Device] = hd.Commit
-		sources := append([]gossip.Head{hd}, byCommit[hd.Commit]...)
-		var last error
-		for _, src := range sources {
-			if src.Device == s.Me || src.Addr == "" {
-				continue
-			}
-			dev, err := remote.ParseDeviceID(src.Device)
-			if err != nil {
-				last = err
-				continue
-			}
-			owner, _ := remote.ParseDeviceID(hd.Device)
-			st, err := s.Repo.FetchDevice(ctx, src.Addr, dev, owner, branch, hd.Commit)
-			if err != nil {
-				log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
-				last = err
-				continue
-			}
-			if st.Objects > 0 {
-				out.Fetched = append(out.Fetched, src.Device)
-				log.Info("Fetched", "device", src.Device, "commit", hd.Commit.String(), "objects", st.Objects, "bytes", st.Bytes)
-			}
-			last = nil
+	// 2. Fetch what others announced. Heads keep coming while this runs
+	// (every device converging at once); converging on a stale view would
+	// only make one more merge for everyone to fetch, so fetching goes on
+	// until a pass finds nothing new.
+	for pass := 0; pass < 5; pass++ {
+		if !s.fetchPass(ctx, log, branch, out) {
 			break
-		}
-		if last != nil || !s.Repo.Store.Has(hd.Commit) {
-			out.Missing[hd.Device] = fmt.Sprint(last)
 		}
 	}
 
@@ -157,4 +124,83 @@ func (s *Syncer) Once(ctx context.Context) (*Round, error) {
 	}
 	s.announce(log, branch, res.ID)
 	return out, nil
+}
+
+// FetchWorkers bounds the fetches a round runs at once.
+var FetchWorkers = 4
+
+// fetchPass fetches every announced head of branch not in the store, each
+// from its announcer or from any device announcing the same commit,
+// newest announcements first (they are most often merges that hold the
+// others, which then need no connection at all). It reports whether it
+// fetched anything.
+func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string, out *Round) bool {
+	heads := s.Node.Heads()
+	sort.SliceStable(heads, func(i, j int) bool { return heads[i].Seq > heads[j].Seq })
+	byCommit := map[object.ID][]gossip.Head{}
+	for _, hd := range heads {
+		if hd.Branch == branch {
+			byCommit[hd.Commit] = append(byCommit[hd.Commit], hd)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		fetched bool
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, FetchWorkers)
+	)
+	for _, hd := range heads {
+		if hd.Device == s.Me || hd.Branch != branch {
+			continue
+		}
+		mu.Lock()
+		out.Heads[hd.Device] = hd.Commit
+		delete(out.Missing, hd.Device)
+		mu.Unlock()
+		owner, err := remote.ParseDeviceID(hd.Device)
+		if err != nil {
+			continue
+		}
+		if s.Repo.Store.Has(hd.Commit) {
+			// Held already (another head contained it): just note it.
+			s.Repo.FetchDevice(ctx, "", owner, owner, branch, hd.Commit)
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			var last error
+			for _, src := range append([]gossip.Head{hd}, byCommit[hd.Commit]...) {
+				if src.Device == s.Me || src.Addr == "" {
+					continue
+				}
+				dev, err := remote.ParseDeviceID(src.Device)
+				if err != nil {
+					last = err
+					continue
+				}
+				st, err := s.Repo.FetchDevice(ctx, src.Addr, dev, owner, branch, hd.Commit)
+				if err != nil {
+					log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
+					last = err
+					continue
+				}
+				if st.Objects > 0 {
+					log.Info("Fetched", "device", src.Device, "commit", hd.Commit.String(), "objects", st.Objects, "bytes", st.Bytes)
+				}
+				mu.Lock()
+				out.Fetched = append(out.Fetched, src.Device)
+				fetched = true
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			out.Missing[hd.Device] = fmt.Sprint(last)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return fetched
 }
