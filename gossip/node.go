@@ -96,6 +96,7 @@ func Start(cfg Config) (*Node, error) {
 		mc.GossipInterval = 50 * time.Millisecond
 		mc.ProbeInterval = 200 * time.Millisecond
 		mc.PushPullInterval = 2 * time.Second
+		mc.GossipToTheDeadTime = 2 * time.Second
 	}
 	mc.Name = cfg.Device
 	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort

@@ -3,8 +3,10 @@ package syncer
 import (
 	"context"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,18 +98,52 @@ func (s *Session) Run(ctx context.Context) error {
 		case <-gossipQuiet.C:
 			round("gossip")
 		case <-tick.C:
-			if len(s.Node.Peers()) == 0 || s.alone() {
-				var addrs []string
-				for _, p := range LoadPeers(s.Repo.Meta) {
-					addrs = append(addrs, p.GossipAddr)
-				}
-				addrs = append(addrs, s.opts.Join...)
-				s.Node.Join(addrs)
-			}
+			s.rejoin()
 			round("timer")
 		}
 	}
 }
+
+// rejoin tries, in the background, the devices that gossip says are
+// gone, and when alone also the ones remembered and given with --join:
+// memberlist never probes a dead node again, so without this the two
+// sides of a healed partition would stay apart for good.
+func (s *Session) rejoin() {
+	if !s.joining.CompareAndSwap(false, true) {
+		return // the last attempt is still dialing
+	}
+	var addrs []string
+	for _, p := range s.Node.Peers() {
+		if !p.Alive && p.GossipAddr != "" {
+			addrs = append(addrs, p.GossipAddr)
+		}
+	}
+	if s.alone() {
+		for _, p := range LoadPeers(s.Repo.Meta) {
+			addrs = append(addrs, p.GossipAddr)
+		}
+		addrs = append(addrs, s.opts.Join...)
+	}
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	addrs = addrs[:min(len(addrs), maxRejoin)]
+	if len(addrs) == 0 {
+		s.joining.Store(false)
+		return
+	}
+	go func() {
+		defer s.joining.Store(false)
+		if n, err := s.Node.Join(addrs); n > 0 {
+			s.Log.Info("Rejoined", "devices", n)
+		} else {
+			s.Log.Debug("No device answered", "tried", addrs, "error", err)
+		}
+	}()
+}
+
+// maxRejoin bounds the addresses one rejoin dials.
+const maxRejoin = 8
 
 // alone reports whether no other device is alive in the gossip.
 func (s *Session) alone() bool {

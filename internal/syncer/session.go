@@ -15,8 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/mesh-sync/mesh/gossip"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -40,6 +42,9 @@ type Options struct {
 	Log  *slog.Logger
 	// Fast shortens gossip intervals (loopback clusters, tests).
 	Fast bool
+	// Transport replaces gossip's network (tests: partitions); it must
+	// advertise its own address.
+	Transport memberlist.Transport
 }
 
 // Files in .mesh a session keeps.
@@ -56,6 +61,7 @@ type Session struct {
 	cancel   context.CancelFunc
 	serving  sync.WaitGroup
 	serveErr error
+	joining  atomic.Bool // a rejoin is dialing
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -110,7 +116,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 		SecretKey: auth.Mesh.GossipKey(), Label: auth.Mesh.ID(),
 		BindAddr: gHost, BindPort: gPort, AdvertiseAddr: adv,
 		FetchAddr: net.JoinHostPort(adv, strconv.Itoa(lPort)), CertFP: hex.EncodeToString(fp[:16]),
-		Fast: o.Fast, Log: log,
+		Fast: o.Fast, Log: log, Transport: o.Transport,
 	})
 	if err != nil {
 		s.stopServing()
