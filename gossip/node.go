@@ -2,8 +2,6 @@ package gossip
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"log"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,10 +72,8 @@ type member struct {
 
 // meta is what a node's memberlist meta carries (under 512 bytes).
 type meta struct {
-	Addr  string `json:"a,omitempty"`
-	Cert  string `json:"f,omitempty"`
-	Seq   uint64 `json:"s"`
-	Heads string `json:"h,omitempty"`
+	Addr string `json:"a,omitempty"`
+	Cert string `json:"f,omitempty"`
 }
 
 // Start joins nothing yet: it opens this node (call Join next).
@@ -154,9 +149,11 @@ func (n *Node) Announce(branch string, commit object.ID) error {
 	b, _ := json.Marshal(h)
 	n.q.QueueBroadcast(&broadcast{name: "head/" + h.key(), msg: b})
 	n.q.Prune(64)
-	// The meta carries the sequence and a digest of the heads, so a
-	// node that missed the broadcast sees that it is behind.
-	return n.ml.UpdateNode(time.Second)
+	// A node that misses the broadcast learns the head at its next
+	// push/pull. (Putting heads in the node meta instead would make every
+	// announcement a second, larger broadcast, and memberlist's
+	// UpdateNode waits for it: a second or more in a big mesh.)
+	return nil
 }
 
 // Heads returns the newest head of every device and branch known.
@@ -260,18 +257,6 @@ func (n *Node) learn(h *Head) bool {
 	return true
 }
 
-func (n *Node) headsDigest() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	keys := make([]string, 0, len(n.heads))
-	for k, h := range n.heads {
-		keys = append(keys, k+"@"+strconv.FormatUint(h.Seq, 10))
-	}
-	sort.Strings(keys)
-	s := sha256.Sum256([]byte(fmt.Sprint(keys)))
-	return hex.EncodeToString(s[:8])
-}
-
 // delegate is Node's memberlist.Delegate.
 type delegate Node
 
@@ -279,12 +264,9 @@ func (d *delegate) n() *Node { return (*Node)(d) }
 
 func (d *delegate) NodeMeta(limit int) []byte {
 	n := d.n()
-	n.mu.Lock()
-	seq := n.seq
-	n.mu.Unlock()
-	b, _ := json.Marshal(meta{Addr: n.cfg.FetchAddr, Cert: n.cfg.CertFP, Seq: seq, Heads: n.headsDigest()})
+	b, _ := json.Marshal(meta{Addr: n.cfg.FetchAddr, Cert: n.cfg.CertFP})
 	if len(b) > limit {
-		b, _ = json.Marshal(meta{Seq: seq})
+		return nil
 	}
 	return b
 }

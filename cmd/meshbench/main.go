@@ -47,7 +47,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -99,6 +99,7 @@ func main() {
 	run("pullgo", func() { b.pullGoTree(goTree) })
 	run("gitimport", b.gitImport)
 	run("cluster", b.cluster)
+	run("gossip256", b.gossipSim)
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
