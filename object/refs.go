@@ -307,3 +307,47 @@ func SortedNames(refs map[string]ID) []string {
 	sort.Strings(names)
 	return names
 }
+
+// TrimLog rewrites ref name's reflog, keeping the entries keep accepts;
+// keep gets each entry with its place counted from the newest (0). A kept
+// entry's old side is cleared when no kept entry has it as its new side,
+// so the log stops reaching what was dropped. It returns how many entries
+// were dropped.
+func (r *Refs) TrimLog(ctx context.Context, name string, keep func(newest int, e RefLogEntry) bool) (int, error) {
+	l, err := r.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Release()
+	path := r.logPath(name)
+	entries, err := readLog(path)
+	if err != nil {
+		return 0, err
+	}
+	var kept []RefLogEntry
+	for i := len(entries) - 1; i >= 0; i-- {
+		if keep(len(entries)-1-i, entries[i]) {
+			kept = append(kept, entries[i])
+		}
+	}
+	dropped := len(entries) - len(kept)
+	if dropped == 0 {
+		return 0, nil
+	}
+	has := map[ID]bool{}
+	for _, e := range kept {
+		has[e.New] = true
+	}
+	var b strings.Builder
+	for i := len(kept) - 1; i >= 0; i-- {
+		e := kept[i]
+		if !has[e.Old] {
+			e.Old = ZeroID
+		}
+		fmt.Fprintf(&b, "%s %s %d %s\n", e.Old, e.New, e.Time, e.Message)
+	}
+	if err := WriteFileAtomic(path, []byte(b.String()), 0o644, true); err != nil {
+		return 0, fmt.Errorf("trim reflog of %s: %w", name, err)
+	}
+	return dropped, nil
+}

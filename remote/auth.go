@@ -298,3 +298,6 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 	ic.fixed = time.Time{}
 	return &Conn{tls: tc, w: w, Peer: peer, Addr: raw.RemoteAddr().String()}, nil
 }
+
+// LocalAddr is this end's address (host:port) of the connection.
+func (c *Conn) LocalAddr() string { return c.tls.LocalAddr().String() }

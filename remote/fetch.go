@@ -59,6 +59,7 @@ type fetcher struct {
 	seen   map[object.ID]bool
 	meta   map[object.ID]*metaObj // received, not yet written
 	chunks []want
+	swarm  *Swarm
 }
 
 type want struct {
@@ -187,7 +188,26 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		}
 	}
 
-	// Trees and files, a level at a time.
+	if err := f.levels(ctx, level); err != nil {
+		return err
+	}
+	if err := f.getChunks(ctx); err != nil {
+		return err
+	}
+	return f.writeMeta(need)
+}
+
+// getChunks fetches the chunks found missing, from the peer or through
+// the swarm.
+func (f *fetcher) getChunks(ctx context.Context) error {
+	if f.swarm != nil {
+		return f.swarm.fetch(ctx, f)
+	}
+	return f.fetchChunks(ctx)
+}
+
+// levels fetches trees and files a level at a time, starting with level.
+func (f *fetcher) levels(ctx context.Context, level []want) error {
 	for len(level) > 0 {
 		var next []want
 		ids := make([]object.ID, len(level))
@@ -219,10 +239,41 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		level = next
 	}
 
-	if err := f.fetchChunks(ctx); err != nil {
-		return err
+	return nil
+}
+
+// Root is an object whose closure FetchClosure brings in: a tree or a file.
+type Root struct {
+	ID   object.ID
+	Type object.Type
+}
+
+// FetchClosure brings into dst the closure of roots (trees or files, not
+// commits: a commit's closure is its whole history) from p, checked as
+// Fetch checks everything, and makes it durable, metadata last. With a
+// swarm, chunks come from every device the swarm finds, p included.
+func FetchClosure(ctx context.Context, p Peer, dst *object.Store, roots []Root, sw *Swarm) (Stats, error) {
+	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw}
+	var level []want
+	var ids []object.ID
+	for _, r := range roots {
+		if r.Type != object.TypeTree && r.Type != object.TypeFile {
+			return Stats{}, fmt.Errorf("fetch the closure of a %s: only trees and files", r.Type)
+		}
+		f.need(want{r.ID, r.Type, 0}, &level)
+		ids = append(ids, r.ID)
 	}
-	return f.writeMeta(need)
+	err := f.levels(ctx, level)
+	if err == nil {
+		err = f.getChunks(ctx)
+	}
+	if err == nil {
+		err = f.writeMeta(ids)
+	}
+	if err != nil {
+		err = fmt.Errorf("fetch from %s: %w", p, err)
+	}
+	return f.st, err
 }
 
 func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error {

@@ -27,6 +27,9 @@ type Server struct {
 	Log *slog.Logger
 	// MaxConns bounds connections served at once; more wait to be accepted.
 	MaxConns int
+	// Tracker, when set, answers which devices hold a commit (swarm
+	// fetches); otherwise the answer is always none.
+	Tracker *Tracker
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and
@@ -98,6 +101,15 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn, log *slog.Logger) 
 		}
 		if k == kindPush {
 			if err := s.receivePush(ctx, c, b, log); err != nil {
+				return err
+			}
+			continue
+		}
+		if k == kindHoldersReq {
+			if err := s.answerHolders(c, b); err != nil {
+				if errors.Is(err, ErrProtocol) {
+					c.w.sendError(err.Error())
+				}
 				return err
 			}
 			continue
@@ -198,6 +210,10 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			return err
 		}
 		if err := w.write(kindEnd); err != nil {
+			return err
+		}
+	case kindHaveReq:
+		if err := answerHave(w, r.local.Objects, b); err != nil {
 			return err
 		}
 	case kindGet:

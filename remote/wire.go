@@ -45,10 +45,14 @@ const (
 	kindEnd                           // ends a stream of objects
 	kindPush                          // pushMsg; the receiver then fetches from the sender
 	kindPushDone                      // pushResult
+	kindHoldersReq                    // holdersReq → kindHolders
+	kindHolders                       // JSON []Holder
+	kindHaveReq                       // IDs → kindHave
+	kindHave                          // one bit per ID asked, in order
 )
 
 func (k frameKind) String() string {
-	names := [...]string{"", "hello", "welcome", "error", "refs request", "refs", "commits request", "get", "object", "missing", "end", "push", "push result"}
+	names := [...]string{"", "hello", "welcome", "error", "refs request", "refs", "commits request", "get", "object", "missing", "end", "push", "push result", "holders request", "holders", "have request", "have"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -95,7 +99,7 @@ func (w *wire) read() (frameKind, []byte, error) {
 		return 0, nil, err
 	}
 	k, n := frameKind(hdr[0]), binary.BigEndian.Uint32(hdr[1:])
-	if k < kindHello || k > kindPushDone {
+	if k < kindHello || k > kindHave {
 		return 0, nil, fmt.Errorf("unknown frame kind %d: %w", hdr[0], ErrProtocol)
 	}
 	if int64(n) > int64(limitOf(k)) {

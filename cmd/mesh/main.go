@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/mesh-sync/mesh/internal/gitio"
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	st := &state{stdout: stdout, stderr: stderr, args: args}
 	app := newApp(st)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if st.notFound {
 		return exitUsage
 	}
@@ -104,6 +105,7 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, remoteCommands(st)...)
 	app.Commands = append(app.Commands, gitCommands(st)...)
 	app.Commands = append(app.Commands, syncCommands(st)...)
+	app.Commands = append(app.Commands, artifactCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
@@ -203,3 +205,48 @@ func (st *state) printJSON(v any) error {
 }
 
 func (st *state) printf(format string, args ...any) { fmt.Fprintf(st.stdout, format, args...) }
+
+// interspersed lets get and publish take their flags after the arguments
+// too (mesh get SOURCE REV --to DIR), as their documentation shows them:
+// urfave/cli stops at the first argument, so the flags are moved in front
+// of it. Everything after "--" stays as it is.
+func interspersed(app *cli.App, args []string) []string {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		if args[i] == "-C" {
+			i++
+		}
+		i++
+	}
+	if i >= len(args) || (args[i] != "get" && args[i] != "publish") {
+		return args
+	}
+	cmd := app.Command(args[i])
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue["-"+n], takesValue["--"+n] = !isBool, !isBool
+		}
+	}
+	var flags, rest []string
+	j := i + 1
+	for ; j < len(args); j++ {
+		a := args[j]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			flags = append(flags, a)
+			if name, _, hasValue := strings.Cut(a, "="); !hasValue && takesValue[name] && j+1 < len(args) {
+				j++
+				flags = append(flags, args[j])
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	out := append(append([]string(nil), args[:i+1]...), flags...)
+	out = append(out, rest...)
+	return append(out, args[j:]...)
+}

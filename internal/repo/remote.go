@@ -452,10 +452,11 @@ func (r *Repo) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) err
 	}
 	defer os.Remove(addrFile)
 	s := &remote.Server{
-		Auth:  auth,
-		Local: &remote.Local{Objects: r.Store, Refs: r.Refs, Name: r.Root},
-		Push:  r.AcceptPush,
-		Log:   log,
+		Auth:    auth,
+		Local:   &remote.Local{Objects: r.Store, Refs: r.Refs, Name: r.Root},
+		Push:    r.AcceptPush,
+		Log:     log,
+		Tracker: remote.NewTracker(),
 	}
 	return s.Serve(ctx, ln)
 }
