@@ -33,22 +33,22 @@ const (
 type frameKind uint8
 
 const (
-	kindHello    frameKind = iota + 1 // client → server: helloMsg
-	kindWelcome                       // server → client: helloMsg
-	kindError                         // either way: a message, then the connection ends
-	kindRefsReq                       // → refs
-	kindRefs                          // JSON map ref → ID
-	kindCommits                       // n ‖ n wants ‖ haves → objects then kindEnd
-	kindGet                           // IDs → one kindObject or kindMissing each
-	kindObject                        // type ‖ ID ‖ body
-	kindMissing                       // ID
-	kindEnd                           // ends a stream of objects
-	kindPush                          // pushMsg; the receiver then fetches from the sender
-	kindPushDone                      // pushResult
-	kindHoldersReq                    // holdersReq → kindHolders
-	kindHolders                       // JSON []Holder
-	kindHaveReq                       // IDs → kindHave
-	kindHave                          // one bit per ID asked, in order
+	kindHello      frameKind = iota + 1 // client → server: helloMsg
+	kindWelcome                         // server → client: helloMsg
+	kindError                           // either way: a message, then the connection ends
+	kindRefsReq                         // → refs
+	kindRefs                            // JSON map ref → ID
+	kindCommits                         // n ‖ n wants ‖ haves → objects then kindEnd
+	kindGet                             // IDs → one kindObject or kindMissing each
+	kindObject                          // type ‖ ID ‖ body
+	kindMissing                         // ID
+	kindEnd                             // ends a stream of objects
+	kindPush                            // pushMsg; the receiver then fetches from the sender
+	kindPushDone                        // pushResult
+	kindHoldersReq                      // holdersReq → kindHolders
+	kindHolders                         // JSON []Holder
+	kindHaveReq                         // IDs → kindHave
+	kindHave                            // one bit per ID asked, in order
 )
 
 func (k frameKind) String() string {
