@@ -47,7 +47,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256,artifact)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -100,6 +100,7 @@ func main() {
 	run("gitimport", b.gitImport)
 	run("cluster", b.cluster)
 	run("gossip256", b.gossipSim)
+	run("artifact", b.artifact)
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
