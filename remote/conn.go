@@ -138,6 +138,18 @@ func (c *Conn) Commits(ctx context.Context, wants, haves []object.ID, fn ObjectF
 // Get asks for ids and calls fn with each in order. Requests go out while
 // answers come in, so a long list costs one round trip.
 func (c *Conn) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
+	_, err := c.getObjects(ctx, ids, fn, false)
+	return err
+}
+
+// GetSome asks for ids and calls fn with each one the peer has, in
+// order; it returns the ones the peer does not have (a swarm member that
+// is still fetching), where Get would fail.
+func (c *Conn) GetSome(ctx context.Context, ids []object.ID, fn ObjectFunc) ([]object.ID, error) {
+	return c.getObjects(ctx, ids, fn, true)
+}
+
+func (c *Conn) getObjects(ctx context.Context, ids []object.ID, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
 	defer c.lock()()
 	stop := c.cancelOn(ctx)
 	defer stop()
@@ -152,38 +164,45 @@ func (c *Conn) Get(ctx context.Context, ids []object.ID, fn ObjectFunc) error {
 		}
 		werr <- c.w.flush()
 	}()
-	err := c.readObjects(ids, fn)
+	missing, err := c.readObjects(ids, fn, missingOK)
 	if err != nil {
 		c.tls.Close() // unblocks the writer
 	}
 	if e := <-werr; err == nil && e != nil {
 		err = c.fail(e)
 	}
-	return ctxErr(ctx, err)
+	return missing, ctxErr(ctx, err)
 }
 
-func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc) error {
+func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+	var missing []object.ID
 	for _, want := range ids {
 		k, b, err := c.w.read()
 		if err != nil {
-			return err
+			return missing, err
 		}
 		switch k {
 		case kindObject:
 			id, r, err := decodeObject(b)
 			if err != nil {
-				return err
+				return missing, err
 			}
 			if err := fn(id, r); err != nil {
-				return err
+				return missing, err
 			}
 		case kindMissing:
-			return fmt.Errorf("%s: %w there", want.Short(), object.ErrNotFound)
+			if !missingOK {
+				return missing, fmt.Errorf("%s: %w there", want.Short(), object.ErrNotFound)
+			}
+			if len(b) != len(want) || object.ID(b) != want {
+				return missing, fmt.Errorf("said %x is missing where %s was asked: %w", b, want.Short(), ErrProtocol)
+			}
+			missing = append(missing, want)
 		default:
-			return fmt.Errorf("a %s frame where an object belongs: %w", k, ErrProtocol)
+			return missing, fmt.Errorf("a %s frame where an object belongs: %w", k, ErrProtocol)
 		}
 	}
-	return nil
+	return missing, nil
 }
 
 // Push offers the peer head new for branch (whose ref for this device
