@@ -42,12 +42,14 @@ type bench struct {
 	work, mesh string
 	runs       int
 	size       int64
+	link       string
 	rows       []row
 	env        []string
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256,artifact)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256,artifact,artifactlab; artifactlab needs root and is run only when named)")
+	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
@@ -61,7 +63,7 @@ func main() {
 	} else {
 		fmt.Fprintln(os.Stderr, "scratch directory:", work)
 	}
-	b := &bench{work: work, runs: *runs, size: *size}
+	b := &bench{work: work, runs: *runs, size: *size, link: *link}
 	b.env = append(os.Environ(), "RESTIC_PASSWORD=meshbench", "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b", "MESH_AUTHOR=bench")
 	b.mesh = filepath.Join(work, "mesh")
 	fmt.Fprintln(os.Stderr, "building mesh…")
@@ -101,6 +103,9 @@ func main() {
 	run("cluster", b.cluster)
 	run("gossip256", b.gossipSim)
 	run("artifact", b.artifact)
+	if want["artifactlab"] {
+		run("artifactlab", b.artifactLab)
+	}
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -47,16 +47,24 @@ func freePort() int {
 }
 
 // rsyncd serves dir as module "m" on loopback.
-func (b *bench) rsyncd(dir string) (*daemon, string) {
+func (b *bench) rsyncd(dir string) (*daemon, string) { return b.rsyncdOn(loopback, dir) }
+
+// rsyncdOn serves dir as module "m" on h.
+func (b *bench) rsyncdOn(h host, dir string) (*daemon, string) {
 	port := freePort()
 	conf := filepath.Join(b.work, fmt.Sprintf("rsyncd-%d.conf", port))
 	check(os.WriteFile(conf, []byte(fmt.Sprintf("use chroot = no\n[m]\npath = %s\nread only = yes\nexclude = .mesh/\n", dir)), 0o644))
-	d := b.start("", "rsync", "--daemon", "--no-detach", "--config="+conf, "--address=127.0.0.1", fmt.Sprintf("--port=%d", port))
-	url := fmt.Sprintf("rsync://127.0.0.1:%d/m/", port)
+	cmd := h.command("rsync", "--daemon", "--no-detach", "--config="+conf, "--address="+h.ip, fmt.Sprintf("--port=%d", port))
+	cmd.Env = b.env
+	check(cmd.Start())
+	d := &daemon{cmd}
+	url := fmt.Sprintf("rsync://%s:%d/m/", h.ip, port)
 	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
+		if out, err := h.command("rsync", url).CombinedOutput(); err == nil {
 			break
+		} else if i == 99 {
+			d.stop()
+			check(fmt.Errorf("rsync daemon on %s did not start: %s", h.ip, out))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
