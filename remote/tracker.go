@@ -35,6 +35,11 @@ var HolderTTL = 30 * time.Second
 // commits, so that a device fetching one can spread the load over them
 // (the way a BitTorrent tracker does). It is memory only and bounded.
 type Tracker struct {
+	// Known, if set, names holders this server knows of otherwise: the
+	// devices whose gossip says they hold the commit (a daemon's mirrors
+	// of an artifact branch). They are listed as complete.
+	Known func(commit object.ID) []Holder
+
 	mu  sync.Mutex
 	m   map[object.ID]map[DeviceID]tracked
 	now func() time.Time
@@ -95,13 +100,31 @@ func (t *Tracker) expire(now time.Time) {
 // who asks: complete ones first, each group in random order, so that
 // askers spread over them.
 func (t *Tracker) holders(commit object.ID, except DeviceID) []Holder {
+	var known []Holder
+	if t.Known != nil {
+		known = t.Known(commit)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(t.now())
 	var out []Holder
+	at := map[string]int{except.String(): -1} // device → index in out
 	for d, h := range t.m[commit] {
-		if d != except {
+		if _, dup := at[d.String()]; !dup {
+			at[d.String()] = len(out)
 			out = append(out, h.h)
+		}
+	}
+	for _, h := range known {
+		i, dup := at[h.Device]
+		switch {
+		case h.Addr == "" || i < 0:
+		case dup:
+			out[i].Complete = true // it was fetching; it has it all now
+		default:
+			at[h.Device] = len(out)
+			h.Complete = true
+			out = append(out, h)
 		}
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
