@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
 )
 
 // ArtifactPrefix starts the branches mesh publish writes.
@@ -101,18 +103,25 @@ func (r *Repo) Publish(ctx context.Context, o PublishOptions) (*PublishResult, e
 		}
 	}
 	res.Tree = root
+	prev, _, err := r.Refs.Get(ref)
+	if err != nil {
+		return nil, err
+	}
 	now := r.Now()
 	_, offset := now.Zone()
 	c := &object.Commit{Tree: root, Device: r.Config.Device, Author: r.author(), Time: now.Unix(), TZ: int16(offset / 60), Message: o.Message}
+	if !prev.IsZero() {
+		// Versions are ordered by time (NewerVersion): two publishes in
+		// one second still come out in the order they were made.
+		if pc, err := r.Store.ReadCommit(prev); err == nil && pc.Time >= c.Time {
+			c.Time = pc.Time + 1
+		}
+	}
 	id, err := batch.Put(object.TypeCommit, c.Encode())
 	if err != nil {
 		return nil, err
 	}
 	if err := batch.Finish(); err != nil {
-		return nil, err
-	}
-	prev, _, err := r.Refs.Get(ref)
-	if err != nil {
 		return nil, err
 	}
 	if err := r.Refs.Update(ctx, ref, prev, id, "publish: "+firstLine(o.Message)); err != nil {
@@ -223,4 +232,102 @@ func (r *Repo) Retain(ctx context.Context, o RetainOptions, now time.Time) (*Ret
 		res.Dropped += n
 	}
 	return res, nil
+}
+
+// ArtifactFetch says what FetchArtifact did.
+type ArtifactFetch struct {
+	// Moved: the branch now holds the commit offered (it was newer).
+	Moved   bool         `json:"moved"`
+	Fetched remote.Stats `json:"fetched"`
+	// Received is the bytes of chunks received from each device.
+	Received map[string]int64 `json:"received,omitempty"`
+}
+
+// FetchArtifact takes a version of an artifact branch that another
+// device announced: when commit is newer than the branch's tip (by
+// NewerVersion, so every device mirroring the branch ends on the same
+// version whatever order the announcements come in), it fetches the
+// commit's files from the device at addr and from every device its
+// tracker names (the swarm, where this device serves at advertise) and
+// moves the branch. Only root commits are taken, which is what mesh
+// publish makes: a commit with parents would bring a whole history in.
+func (r *Repo) FetchArtifact(ctx context.Context, addr string, dev remote.DeviceID, branch string, commit object.ID, advertise string, log *slog.Logger) (*ArtifactFetch, error) {
+	ref := object.BranchRef(branch)
+	if !strings.HasPrefix(branch, ArtifactPrefix) || !object.ValidRefName(ref) {
+		return nil, fmt.Errorf("%q is not an artifact branch (%s…)", branch, ArtifactPrefix)
+	}
+	res := &ArtifactFetch{}
+	tip, _, err := r.Refs.Get(ref)
+	if err != nil || tip == commit {
+		return res, err
+	}
+	var c *object.Commit
+	var body []byte
+	var (
+		conn *remote.Conn
+		auth *remote.Auth
+	)
+	if r.Store.Has(commit) {
+		if c, err = r.Store.ReadCommit(commit); err != nil {
+			return nil, err
+		}
+	} else {
+		if auth, err = r.Auth(); err != nil {
+			return nil, err
+		}
+		if conn, err = auth.Dial(ctx, addr, dev); err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		if body, err = getVerified(ctx, conn, r.Store, commit, object.TypeCommit); err != nil {
+			return nil, err
+		}
+		if c, err = object.DecodeCommit(body); err != nil {
+			return nil, fmt.Errorf("commit %s from %s: %w (%w)", commit.Short(), conn, err, object.ErrCorrupt)
+		}
+	}
+	if len(c.Parents) > 0 {
+		return nil, fmt.Errorf("%s of %s has parents: artifact branches hold root commits (mesh publish makes them); not taken", commit.Short(), branch)
+	}
+	if !tip.IsZero() {
+		tc, err := r.Store.ReadCommit(tip)
+		if err != nil {
+			return nil, err
+		}
+		if !NewerVersion(c, commit, tc, tip) {
+			return res, nil // an older version, announced late
+		}
+	}
+	if conn != nil {
+		sw := &remote.Swarm{Auth: auth, Source: conn, Commit: commit, Advertise: advertise, Log: log}
+		res.Fetched, err = remote.FetchClosure(ctx, conn, r.Store, []remote.Root{{ID: c.Tree, Type: object.TypeTree}}, sw)
+		res.Received = sw.Received()
+		if err != nil {
+			return res, err
+		}
+		// The commit last, after everything it reaches is durable.
+		b := r.Store.NewBatch()
+		if _, err := b.Put(object.TypeCommit, body); err != nil {
+			b.Abort()
+			return res, err
+		}
+		if err := b.Finish(); err != nil {
+			return res, err
+		}
+	}
+	if err := r.Refs.Update(ctx, ref, tip, commit, "mirror from "+dev.String()+": "+firstLine(c.Message)); err != nil {
+		return res, err
+	}
+	res.Moved = true
+	return res, nil
+}
+
+// NewerVersion orders the versions of an artifact branch: the later
+// commit time, then the greater ID. Publish keeps one publisher's versions
+// in this order however fast it publishes.
+func NewerVersion(a *object.Commit, aID object.ID, b *object.Commit, bID object.ID) bool {
+	if a.Time != b.Time {
+		return a.Time > b.Time
+	}
+	return aID.String() > bID.String()
 }

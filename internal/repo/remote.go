@@ -442,6 +442,12 @@ const ServeAddrFile = "serve.addr"
 // and pushes of their own device refs. Its address is in .mesh/serve.addr
 // while it runs.
 func (r *Repo) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+	return r.ServeTracking(ctx, ln, log, remote.NewTracker())
+}
+
+// ServeTracking is Serve with the tracker given (a daemon's knows of the
+// devices gossip names).
+func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, log *slog.Logger, t *remote.Tracker) error {
 	auth, err := r.Auth()
 	if err != nil {
 		return err
@@ -456,7 +462,7 @@ func (r *Repo) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) err
 		Local:   &remote.Local{Objects: r.Store, Refs: r.Refs, Name: r.Root},
 		Push:    r.AcceptPush,
 		Log:     log,
-		Tracker: remote.NewTracker(),
+		Tracker: t,
 	}
 	return s.Serve(ctx, ln)
 }
