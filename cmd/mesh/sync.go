@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -64,10 +65,18 @@ func syncCommands(st *state) []*cli.Command {
 		{
 			Name:  "daemon",
 			Usage: "keep this folder in sync with the mesh until interrupted: serve, gossip, commit changes as they settle, fetch and merge",
-			Flags: syncFlags("0.0.0.0:7421", ":7420"),
+			Flags: append(syncFlags("0.0.0.0:7421", ":7420"),
+				&cli.StringSliceFlag{Name: "artifacts", Usage: "mirror the artifact branches matching `PATTERN` (artifacts/*): fetch each newer version published anywhere in the mesh, and serve it to the swarm"}),
 			Action: repoAction(st, maxArgs("daemon", 0), func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, nil))
-				s, err := syncer.Start(c.Context, r, sessionOptions(c, log))
+				o := sessionOptions(c, log)
+				for _, p := range c.StringSlice("artifacts") {
+					if _, err := path.Match(p, repo.ArtifactPrefix); err != nil || !strings.HasPrefix(p, repo.ArtifactPrefix) {
+						return usagef("--artifacts %q: give a pattern of artifact branches, such as %s* or %sbuild", p, repo.ArtifactPrefix, repo.ArtifactPrefix)
+					}
+					o.Artifacts = append(o.Artifacts, p)
+				}
+				s, err := syncer.Start(c.Context, r, o)
 				if err != nil {
 					return err
 				}

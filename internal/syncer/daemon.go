@@ -12,6 +12,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -41,6 +42,9 @@ func (s *Session) Run(ctx context.Context) error {
 	if err := w.Add(heads); err != nil {
 		s.Log.Warn("Cannot watch", "dir", heads, "error", err)
 	}
+	// mesh publish moves an artifact branch: announce it at once.
+	artifacts := filepath.Join(heads, strings.TrimSuffix(repo.ArtifactPrefix, "/"))
+	w.Add(artifacts) // made by the first publish, if not yet
 
 	round := func(why string) {
 		r, err := s.Once(ctx)
@@ -53,6 +57,7 @@ func (s *Session) Run(ctx context.Context) error {
 		case r.Committed != (object.ID{}) || len(r.Fetched) > 0:
 			s.Log.Info("Synced", "trigger", why, "head", r.Head.String())
 		}
+		s.artifacts(ctx)
 		s.SavePeers()
 	}
 	round("start")
@@ -69,6 +74,17 @@ func (s *Session) Run(ctx context.Context) error {
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
+			}
+			if ev.Name == artifacts && ev.Op&fsnotify.Create != 0 {
+				w.Add(artifacts)
+				s.announceArtifacts()
+				continue
+			}
+			if filepath.Dir(ev.Name) == artifacts {
+				if !strings.HasPrefix(filepath.Base(ev.Name), object.TempPrefix) {
+					s.announceArtifacts()
+				}
+				continue
 			}
 			if filepath.Dir(ev.Name) == heads && !strings.HasPrefix(filepath.Base(ev.Name), object.TempPrefix) {
 				if h, err := s.Repo.Head(); err == nil && h.ID != s.announced {

@@ -45,6 +45,9 @@ type Options struct {
 	// Transport replaces gossip's network (tests: partitions); it must
 	// advertise its own address.
 	Transport memberlist.Transport
+	// Artifacts are path.Match patterns of the artifact branches this
+	// device mirrors ("artifacts/*"): see mirrorArtifacts.
+	Artifacts []string
 }
 
 // Files in .mesh a session keeps.
@@ -62,6 +65,15 @@ type Session struct {
 	serving  sync.WaitGroup
 	serveErr error
 	joining  atomic.Bool // a rejoin is dialing
+
+	ctx          context.Context             // ends at Close
+	fetchAddr    string                      // where this device serves
+	node         atomic.Pointer[gossip.Node] // Node, for the server's tracker
+	mirroring    atomic.Bool                 // mirrorArtifacts is running
+	background   sync.WaitGroup              // mirrorArtifacts
+	artMu        sync.Mutex
+	artAnnounced map[string]object.ID // artifact branch → tip announced
+	passed       map[object.ID]bool   // versions older than their branch's tip
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -103,19 +115,22 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	_, lPort, _ := splitHostPort(ln.Addr().String())
 	fp := sha256.Sum256(auth.Identity.DER)
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Session{opts: o, cancel: cancel}
+	s := &Session{opts: o, ctx: sctx, cancel: cancel, passed: map[object.ID]bool{}}
 	s.Repo, s.Log, s.Me = r, log, auth.Identity.ID.String()
+	s.fetchAddr = net.JoinHostPort(adv, strconv.Itoa(lPort))
+	tracker := remote.NewTracker()
+	tracker.Known = s.knownHolders
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		s.serveErr = r.Serve(sctx, ln, log)
+		s.serveErr = r.ServeTracking(sctx, ln, log, tracker)
 	}()
 	node, err := gossip.Start(gossip.Config{
 		Device: s.Me, Key: auth.Identity.Key,
 		DeviceOf:  func(pub ed25519.PublicKey) string { return remote.DeviceIDOf(pub).String() },
 		SecretKey: auth.Mesh.GossipKey(), Label: auth.Mesh.ID(),
 		BindAddr: gHost, BindPort: gPort, AdvertiseAddr: adv,
-		FetchAddr: net.JoinHostPort(adv, strconv.Itoa(lPort)), CertFP: hex.EncodeToString(fp[:16]),
+		FetchAddr: s.fetchAddr, CertFP: hex.EncodeToString(fp[:16]),
 		Fast: o.Fast, Log: log, Transport: o.Transport,
 	})
 	if err != nil {
@@ -123,6 +138,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.Node = node
+	s.node.Store(node)
 	if err := object.WriteFileAtomic(filepath.Join(r.Meta, GossipAddrFile), []byte(node.Addr()+"\n"), 0o644, false); err != nil {
 		s.Close()
 		return nil, err
@@ -147,6 +163,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 func (s *Session) stopServing() {
 	s.cancel()
 	s.serving.Wait()
+	s.background.Wait()
 }
 
 // Close leaves the gossip (the others learn at once), stops serving and
