@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/internal/syncer"
 	"github.com/urfave/cli/v2"
 )
 
@@ -40,6 +41,9 @@ func artifactCommands(st *state) []*cli.Command {
 				where := "run mesh serve or mesh daemon here so that others can mesh get it"
 				if b, err := os.ReadFile(r.Meta + "/" + repo.ServeAddrFile); err == nil {
 					where = "served at " + strings.TrimSpace(string(b))
+					if _, err := os.Stat(r.Meta + "/" + syncer.GossipAddrFile); err == nil {
+						where += ", announced by the running daemon"
+					}
 				}
 				st.eprintf("published %d file(s), %d bytes, as %s on %s (%s)\n", res.Files, res.Bytes, res.ID.Short(), res.Branch, where)
 				return nil
