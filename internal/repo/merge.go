@@ -49,16 +49,9 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	if err != nil {
 		return nil, err
 	}
-	snap, dirty, err := r.uncommitted(ctx, headTree)
+	snap, err := r.requireClean(ctx, headTree, "merge")
 	if err != nil {
 		return nil, err
-	}
-	if len(dirty) > 0 {
-		var paths []string
-		for _, d := range dirty {
-			paths = append(paths, d.Path)
-		}
-		return nil, blockedError("merge", paths)
 	}
 	batch := r.Store.NewBatch()
 	defer batch.Abort()
@@ -203,16 +196,9 @@ func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) 
 	if err != nil {
 		return nil, err
 	}
-	snap, dirty, err := r.uncommitted(ctx, headTree)
+	snap, err := r.requireClean(ctx, headTree, "sync")
 	if err != nil {
 		return nil, err
-	}
-	if len(dirty) > 0 {
-		var paths []string
-		for _, d := range dirty {
-			paths = append(paths, d.Path)
-		}
-		return nil, blockedError("sync", paths)
 	}
 	tips, err := r.independent(append([]object.ID{h.ID}, heads...))
 	if err != nil {

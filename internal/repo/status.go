@@ -130,3 +130,20 @@ func (r *Repo) uncommitted(ctx context.Context, headTree object.ID) (*worktree.S
 	}
 	return snap, dirty, nil
 }
+
+// requireClean is uncommitted for an operation that replaces the whole
+// tree (op names it in the error): any uncommitted change refuses it.
+func (r *Repo) requireClean(ctx context.Context, headTree object.ID, op string) (*worktree.Snapshot, error) {
+	snap, dirty, err := r.uncommitted(ctx, headTree)
+	if err != nil {
+		return nil, err
+	}
+	if len(dirty) > 0 {
+		paths := make([]string, len(dirty))
+		for i, d := range dirty {
+			paths[i] = d.Path
+		}
+		return nil, blockedError(op, paths)
+	}
+	return snap, nil
+}
