@@ -206,16 +206,21 @@ func (f *fetcher) getChunks(ctx context.Context) error {
 	return f.fetchChunks(ctx)
 }
 
+// idsOf lists the IDs of ws, in order.
+func idsOf(ws []want) []object.ID {
+	ids := make([]object.ID, len(ws))
+	for i, w := range ws {
+		ids[i] = w.id
+	}
+	return ids
+}
+
 // levels fetches trees and files a level at a time, starting with level.
 func (f *fetcher) levels(ctx context.Context, level []want) error {
 	for len(level) > 0 {
 		var next []want
-		ids := make([]object.ID, len(level))
-		for i, w := range level {
-			ids[i] = w.id
-		}
 		i := 0
-		err := f.p.Get(ctx, ids, func(id object.ID, r object.Raw) error {
+		err := f.p.Get(ctx, idsOf(level), func(id object.ID, r object.Raw) error {
 			if i >= len(level) {
 				return fmt.Errorf("sent more objects than asked for: %w", ErrProtocol)
 			}
@@ -355,12 +360,8 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 			return nil
 		})
 	}
-	ids := make([]object.ID, len(group))
-	for i, w := range group {
-		ids[i] = w.id
-	}
 	i := 0
-	getErr := f.p.Get(gctx, ids, func(id object.ID, r object.Raw) error {
+	getErr := f.p.Get(gctx, idsOf(group), func(id object.ID, r object.Raw) error {
 		if i >= len(group) {
 			return fmt.Errorf("sent more chunks than asked for: %w", ErrProtocol)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"sync"
 	"time"
@@ -47,22 +48,14 @@ type Swarm struct {
 func (sw *Swarm) Received() map[string]int64 {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range sw.received {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(sw.received)
 }
 
 // Dropped says which devices were dropped, and why.
 func (sw *Swarm) Dropped() map[string]string {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range sw.dropped {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(sw.dropped)
 }
 
 func (sw *Swarm) defaults() {
@@ -311,10 +304,9 @@ func (r *swarmRun) drop(dev string, why error) {
 // get asks dev (over c) for ws and hands what arrives to the verifiers;
 // it returns once all of it is verified or put back.
 func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]object.ID, error) {
-	ids := make([]object.ID, len(ws))
+	ids := idsOf(ws)
 	byID := make(map[object.ID]want, len(ws))
-	for i, w := range ws {
-		ids[i] = w.id
+	for _, w := range ws {
 		byID[w.id] = w
 	}
 	got := map[object.ID]bool{}
