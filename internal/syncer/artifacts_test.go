@@ -3,13 +3,10 @@ package syncer
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"log/slog"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mesh-sync/mesh/internal/repo"
@@ -25,55 +22,12 @@ func TestArtifactsMirror(t *testing.T) {
 	root := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var devs []*device
-	var first *repo.Repo
-	for i := 0; i < 3; i++ {
-		dir := filepath.Join(root, fmt.Sprintf("d%d", i))
-		var r *repo.Repo
-		var err error
-		if i == 0 {
-			r, err = repo.Init(dir, nil)
-			first = r
-		} else {
-			m, merr := first.Mesh()
-			if merr != nil {
-				t.Fatal(merr)
-			}
-			r, err = repo.Init(dir, &remote.Invite{Mesh: m, Chunking: first.Config.Chunking})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &device{dir: dir, log: &lockedBuffer{}}
-		o := Options{Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0", Fast: true,
-			Log: slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	devs := startDevices(t, ctx, 3, func(i int, r *repo.Repo, o *Options) {
 		if i > 0 {
-			o.Join = []string{devs[0].s.Node.Addr()}
 			o.Artifacts = []string{"artifacts/*"}
 		}
-		if d.s, err = Start(ctx, r, o); err != nil {
-			t.Fatal(err)
-		}
-		devs = append(devs, d)
-	}
-	var running sync.WaitGroup
-	for _, d := range devs {
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			if err := d.s.Run(ctx); err != nil {
-				t.Errorf("%s: %v", d.dir, err)
-			}
-		}()
-	}
-	defer func() {
-		cancel()
-		running.Wait()
-		for _, d := range devs {
-			d.s.Close()
-			d.s.Repo.Close()
-		}
-	}()
+	})
+	defer runDevices(t, ctx, cancel, devs)()
 
 	// A build of a few chunks, published on d0 (which mirrors nothing).
 	build := filepath.Join(root, "build")

@@ -132,61 +132,47 @@ func waitUntil(t *testing.T, what string, cond func() bool, devs []*device) {
 	t.Fatalf("%s: not within 45 s\n%s", what, logs.String())
 }
 
-// TestPartitionHeals: four daemons; the gossip between {d0,d1} and {d2,d3}
-// is cut until each side has declared the other dead; both sides commit
-// (new files, and the same file edited two ways); each side syncs within
-// itself and learns nothing of the other; once the cut is gone the four
-// find each other again and end on one head holding every edit.
-func TestPartitionHeals(t *testing.T) {
-	defer func(r, d time.Duration) { Rejoin, Debounce = r, d }(Rejoin, Debounce)
-	Rejoin, Debounce = 300*time.Millisecond, 100*time.Millisecond
-
+// startDevices makes n repositories of one mesh under a temporary
+// directory (d0 makes the mesh, the others join its gossip) and starts a
+// session on each, with setup adjusting each one's repository and options
+// first.
+func startDevices(t *testing.T, ctx context.Context, n int, setup func(i int, r *repo.Repo, o *Options)) []*device {
+	t.Helper()
 	root := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := &partition{side: map[string]int{}}
 	var devs []*device
-	var first *repo.Repo
-	for i := 0; i < 4; i++ {
+	for i := 0; i < n; i++ {
 		dir := filepath.Join(root, fmt.Sprintf("d%d", i))
-		var r *repo.Repo
-		var err error
-		if i == 0 {
-			if r, err = repo.Init(dir, nil); err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(dir, "base.txt"), []byte("base\n"), 0o644)
-			if _, err := r.Commit(ctx, repo.CommitOptions{Message: "base"}); err != nil {
-				t.Fatal(err)
-			}
-			first = r
-		} else {
+		var inv *remote.Invite
+		if i > 0 {
+			first := devs[0].s.Repo
 			m, err := first.Mesh()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r, err = repo.Init(dir, &remote.Invite{Mesh: m, Chunking: first.Config.Chunking}); err != nil {
-				t.Fatal(err)
-			}
+			inv = &remote.Invite{Mesh: m, Chunking: first.Config.Chunking}
 		}
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-			BindAddrs: []string{"127.0.0.1"}, Logger: log.New(io.Discard, "", 0)})
+		r, err := repo.Init(dir, inv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		self := fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort())
-		p.side[self] = i / 2
 		d := &device{dir: dir, log: &lockedBuffer{}}
-		o := Options{Listen: "127.0.0.1:0", Gossip: self, Fast: true, Transport: &gate{nt: nt, self: self, p: p},
+		o := Options{Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0", Fast: true,
 			Log: slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 		if i > 0 {
 			o.Join = []string{devs[0].s.Node.Addr()}
 		}
+		setup(i, r, &o)
 		if d.s, err = Start(ctx, r, o); err != nil {
 			t.Fatal(err)
 		}
 		devs = append(devs, d)
 	}
+	return devs
+}
+
+// runDevices runs every device's daemon loop; the function it returns
+// cancels ctx (with cancel), waits for the loops and closes everything.
+func runDevices(t *testing.T, ctx context.Context, cancel context.CancelFunc, devs []*device) func() {
 	var running sync.WaitGroup
 	for _, d := range devs {
 		running.Add(1)
@@ -197,14 +183,45 @@ func TestPartitionHeals(t *testing.T) {
 			}
 		}()
 	}
-	defer func() {
+	return func() {
 		cancel()
 		running.Wait()
 		for _, d := range devs {
 			d.s.Close()
 			d.s.Repo.Close()
 		}
-	}()
+	}
+}
+
+// TestPartitionHeals: four daemons; the gossip between {d0,d1} and {d2,d3}
+// is cut until each side has declared the other dead; both sides commit
+// (new files, and the same file edited two ways); each side syncs within
+// itself and learns nothing of the other; once the cut is gone the four
+// find each other again and end on one head holding every edit.
+func TestPartitionHeals(t *testing.T) {
+	defer func(r, d time.Duration) { Rejoin, Debounce = r, d }(Rejoin, Debounce)
+	Rejoin, Debounce = 300*time.Millisecond, 100*time.Millisecond
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &partition{side: map[string]int{}}
+	devs := startDevices(t, ctx, 4, func(i int, r *repo.Repo, o *Options) {
+		if i == 0 {
+			os.WriteFile(filepath.Join(r.Root, "base.txt"), []byte("base\n"), 0o644)
+			if _, err := r.Commit(ctx, repo.CommitOptions{Message: "base"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{"127.0.0.1"}, Logger: log.New(io.Discard, "", 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort())
+		p.side[self] = i / 2
+		o.Gossip, o.Transport = self, &gate{nt: nt, self: self, p: p}
+	})
+	defer runDevices(t, ctx, cancel, devs)()
 	for _, d := range devs {
 		waitUntil(t, filepath.Base(d.dir)+" gets base.txt", func() bool { return d.has("base.txt", "base\n") }, devs)
 	}
