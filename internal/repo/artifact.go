@@ -261,9 +261,9 @@ func (r *Repo) FetchArtifact(ctx context.Context, addr string, dev remote.Device
 	if err != nil || tip == commit {
 		return res, err
 	}
-	var c *object.Commit
-	var body []byte
 	var (
+		c    *object.Commit
+		body []byte
 		conn *remote.Conn
 		auth *remote.Auth
 	)
