@@ -70,25 +70,13 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 		out.UpToDate, out.FastForward = true, false
 		return out, nil
 	}
-	mc, err := r.Store.ReadCommit(res.ID)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := object.DiffTrees(r.Store, headTree, mc.Tree)
-	if err != nil {
-		return nil, err
-	}
-	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index}); err != nil {
-		return nil, err
-	}
 	msg := "merge: " + rev
 	if res.FastForward {
 		msg = "merge: fast-forward to " + rev
 	}
-	if err := r.moveHead(ctx, h, res.ID, msg); err != nil {
+	if err := r.advance(ctx, h, headTree, snap, res.ID, msg); err != nil {
 		return nil, err
 	}
-	snap.Index.Save(r.indexPath())
 	return out, nil
 }
 
@@ -229,22 +217,31 @@ func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) 
 	if ok, err := merge.IsAncestor(r.Store, h.ID, m); err == nil && ok && len(tips) == 1 {
 		out.FastForward = true
 	}
-	mc, err := r.Store.ReadCommit(m)
-	if err != nil {
+	if err := r.advance(ctx, h, headTree, snap, m, "sync: converge"); err != nil {
 		return nil, err
 	}
-	changes, err := object.DiffTrees(r.Store, headTree, mc.Tree)
+	return out, nil
+}
+
+// advance checks out commit over a clean working tree (snap is its scan,
+// headTree what HEAD holds) and moves HEAD (h) to it with msg.
+func (r *Repo) advance(ctx context.Context, h object.Head, headTree object.ID, snap *worktree.Snapshot, commit object.ID, msg string) error {
+	c, err := r.Store.ReadCommit(commit)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	changes, err := object.DiffTrees(r.Store, headTree, c.Tree)
+	if err != nil {
+		return err
 	}
 	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index}); err != nil {
-		return nil, err
+		return err
 	}
-	if err := r.moveHead(ctx, h, m, "sync: converge"); err != nil {
-		return nil, err
+	if err := r.moveHead(ctx, h, commit, msg); err != nil {
+		return err
 	}
 	snap.Index.Save(r.indexPath())
-	return out, nil
+	return nil
 }
 
 // independent drops zero IDs, duplicates and every commit another one of
