@@ -86,7 +86,15 @@ type metaObj struct {
 // keeps meaning "dst has X's closure" even if Fetch is killed; chunks are
 // made durable every FlushEvery bytes, so a fetch started again resumes.
 func Fetch(ctx context.Context, p Peer, dst *object.Store, wants, haves []object.ID) (Stats, error) {
-	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}}
+	return FetchSwarm(ctx, p, dst, wants, haves, nil)
+}
+
+// FetchSwarm is Fetch with the chunks spread over a swarm (nil: all from
+// p): many devices fetching one new head from its author then send each
+// other most of it, as with mesh get. History and metadata still come
+// from p alone.
+func FetchSwarm(ctx context.Context, p Peer, dst *object.Store, wants, haves []object.ID, sw *Swarm) (Stats, error) {
+	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw}
 	err := f.run(ctx, wants, haves)
 	if err != nil {
 		err = fmt.Errorf("fetch from %s: %w", p, err)

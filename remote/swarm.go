@@ -24,8 +24,10 @@ type Swarm struct {
 	Auth *Auth
 	// Source serves everything and keeps the tracker.
 	Source *Conn
-	// Commit is what the swarm is fetching: the tracker's key.
-	Commit object.ID
+	// Commits are what the swarm is fetching, the tracker's keys: one
+	// artifact version for a get, the wanted heads for a fetch (the
+	// first maxSwarmCommits are asked about).
+	Commits []object.ID
 	// Advertise is where this device serves what it holds ("": it does not).
 	Advertise string
 	// MaxPeers bounds the devices fetched from besides the source (8).
@@ -37,7 +39,11 @@ type Swarm struct {
 	Flush int64
 	// Poll is how long a device with nothing wanted waits to ask again.
 	Poll time.Duration
-	Log  *slog.Logger
+	// MinBytes: with fewer bytes of chunks missing than this, they all
+	// come from the source, with no tracker or other device involved (a
+	// daemon fetching an edit to a text file).
+	MinBytes int64
+	Log      *slog.Logger
 
 	mu       sync.Mutex
 	received map[string]int64
@@ -109,11 +115,28 @@ type arrivedFrom struct {
 
 const sourceName = "source"
 
+// maxSwarmCommits bounds the commits a swarm asks the tracker about.
+const maxSwarmCommits = 8
+
 func (sw *Swarm) fetch(ctx context.Context, f *fetcher) error {
 	if len(f.chunks) == 0 {
 		return nil
 	}
 	sw.defaults()
+	if sw.MinBytes > 0 {
+		var n int64
+		for _, w := range f.chunks {
+			n += w.size
+		}
+		if n < sw.MinBytes {
+			st := f.st
+			err := f.fetchChunks(ctx)
+			sw.mu.Lock()
+			sw.received[sourceName] += f.st.Bytes - st.Bytes
+			sw.mu.Unlock()
+			return err
+		}
+	}
 	r := &swarmRun{
 		sw: sw, f: f, pending: map[object.ID]want{}, inflight: map[object.ID]time.Time{},
 		has: map[string]map[object.ID]bool{}, live: map[string]bool{},
@@ -400,17 +423,22 @@ func (f *fetcher) chunkWant(id object.ID) want {
 	return want{id, object.TypeChunk, 0}
 }
 
-// trackerLoop asks the source who else holds the commit (saying this
-// device serves it too), and starts a worker for each new device.
+// trackerLoop asks the source who else holds the commits (saying this
+// device serves them too), and starts a worker for each new device.
 func (r *swarmRun) trackerLoop(ctx context.Context, workers *sync.WaitGroup) {
 	started := map[string]bool{}
+	commits := r.sw.Commits[:min(len(r.sw.Commits), maxSwarmCommits)]
 	for !r.done() && ctx.Err() == nil {
-		hs, err := r.sw.Source.Holders(ctx, r.sw.Commit, r.sw.Advertise, false)
-		if err != nil {
-			if ctx.Err() == nil && !r.done() {
-				r.fail(fmt.Errorf("%s: %w", r.sw.Source, err))
+		var hs []Holder
+		for _, c := range commits {
+			more, err := r.sw.Source.Holders(ctx, c, r.sw.Advertise, false)
+			if err != nil {
+				if ctx.Err() == nil && !r.done() {
+					r.fail(fmt.Errorf("%s: %w", r.sw.Source, err))
+				}
+				return
 			}
-			return
+			hs = append(hs, more...)
 		}
 		for _, h := range hs {
 			if started[h.Device] || len(started) >= r.sw.MaxPeers {

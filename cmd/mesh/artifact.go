@@ -89,16 +89,11 @@ func artifactCommands(st *state) []*cli.Command {
 						return err
 					}
 				} else {
-					st.printf("%s: %d file(s), %d bytes into %s (received %d bytes", res.Commit.Short(), res.Files, res.Bytes, res.To, res.Fetched.Bytes)
-					devs := make([]string, 0, len(res.Received))
-					for d := range res.Received {
-						devs = append(devs, d)
+					from := perDevice(res.Received)
+					if from != "" {
+						from = "; " + from
 					}
-					sort.Strings(devs)
-					for _, d := range devs {
-						st.printf("; %s %d", shortDev(d), res.Received[d])
-					}
-					st.printf(")\n")
+					st.printf("%s: %d file(s), %d bytes into %s (received %d bytes%s)\n", res.Commit.Short(), res.Files, res.Bytes, res.To, res.Fetched.Bytes, from)
 				}
 				if d := c.Duration("seed-for"); d > 0 {
 					sctx, scancel := context.WithTimeout(c.Context, d)
@@ -111,6 +106,21 @@ func artifactCommands(st *state) []*cli.Command {
 			}),
 		},
 	}
+}
+
+// perDevice lists the bytes received from each device as "DEV N; DEV N",
+// in the order of their IDs.
+func perDevice(received map[string]int64) string {
+	devs := make([]string, 0, len(received))
+	for d := range received {
+		devs = append(devs, d)
+	}
+	sort.Strings(devs)
+	parts := make([]string, len(devs))
+	for i, d := range devs {
+		parts[i] = fmt.Sprintf("%s %d", shortDev(d), received[d])
+	}
+	return strings.Join(parts, "; ")
 }
 
 func shortDev(d string) string {

@@ -221,6 +221,10 @@ func maxArgs(cmd string, n int) func(*cli.Context) error {
 
 func printFetch(st *state, f *repo.FetchResult) {
 	st.printf("%s: fetched %d objects (%d bytes), %d already here\n", f.Remote, f.Objects, f.Bytes, f.Skipped)
+	if len(f.Received) > 1 {
+		// Other devices sent part of it: say how much each.
+		st.printf("%s: chunks received from %s\n", f.Remote, perDevice(f.Received))
+	}
 	for _, ref := range sortedKeys(f.Refs) {
 		st.printf("%s %s\n", f.Refs[ref].Short(), ref)
 	}

@@ -299,7 +299,7 @@ func (r *Repo) FetchArtifact(ctx context.Context, addr string, dev remote.Device
 		}
 	}
 	if conn != nil {
-		sw := &remote.Swarm{Auth: auth, Source: conn, Commit: commit, Advertise: advertise, Log: log}
+		sw := &remote.Swarm{Auth: auth, Source: conn, Commits: []object.ID{commit}, Advertise: advertise, Log: log}
 		res.Fetched, err = remote.FetchClosure(ctx, conn, r.Store, []remote.Root{{ID: c.Tree, Type: object.TypeTree}}, sw)
 		res.Received = sw.Received()
 		if err != nil {

@@ -210,7 +210,7 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 	res := &GetResult{Commit: commit, Path: o.Path, To: to}
 	var sw *remote.Swarm
 	if g.src != nil {
-		sw = &remote.Swarm{Auth: g.auth, Source: g.src, Commit: commit, Log: log}
+		sw = &remote.Swarm{Auth: g.auth, Source: g.src, Commits: []object.ID{commit}, Log: log}
 		if !o.NoSeed {
 			if err := g.serve(o, log); err != nil {
 				return nil, g, err

@@ -195,6 +195,9 @@ type FetchResult struct {
 	Remote string `json:"remote"`
 	remote.Stats
 	Refs map[string]object.ID `json:"refs"`
+	// Received is the bytes of chunks received from each device ("source"
+	// is the remote itself) when the fetch spread them over a swarm.
+	Received map[string]int64 `json:"received,omitempty"`
 }
 
 // Fetch brings in the branches of spec (a remote, tls://HOST:PORT or a
@@ -249,11 +252,17 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 			res.Refs["remotes/"+p.name+"/"+branch] = id
 		}
 	}
-	haves, err := r.localTips()
-	if err != nil {
-		return nil, err
+	var st remote.Stats
+	if p.conn != nil {
+		// A device: other devices holding or fetching these heads send
+		// what they have too. This process serves nobody meanwhile.
+		st, res.Received, err = r.fetchSwarm(ctx, p.conn, wants, "", nil)
+	} else {
+		var haves []object.ID
+		if haves, err = r.localTips(); err == nil {
+			st, err = remote.Fetch(ctx, p, r.Store, wants, haves)
+		}
 	}
-	st, err := remote.Fetch(ctx, p, r.Store, wants, haves)
 	res.Stats = st
 	if err != nil {
 		return res, fmt.Errorf("%w; no ref was changed (chunks received so far are kept, so running it again resumes)", err)
@@ -530,39 +539,80 @@ func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 	return r, res, nil
 }
 
-// FetchDevice fetches commit, the head of owner's branch, from the device
-// src serving at addr (its identity pinned), and records it as
-// devices/<owner>/<branch>.
-func (r *Repo) FetchDevice(ctx context.Context, addr string, src, owner remote.DeviceID, branch string, commit object.ID) (remote.Stats, error) {
-	ref := deviceRef(owner, branch)
-	if !object.ValidRefName(ref) {
-		return remote.Stats{}, fmt.Errorf("cannot record branch %q of %s", branch, owner.Short())
+// swarmMinBytes: a fetch missing fewer bytes of chunks than this takes
+// them all from its source (remote.Swarm.MinBytes): an edited text file
+// is not worth asking the mesh about.
+const swarmMinBytes = 16 << 20
+
+// fetchSwarm fetches wants (commits) and their history from the device
+// c, with the chunks spread over every device c's tracker names as
+// holding or fetching them; advertise is where this device serves what
+// it has meanwhile ("": nowhere). It returns the bytes received from each.
+func (r *Repo) fetchSwarm(ctx context.Context, c *remote.Conn, wants []object.ID, advertise string, log *slog.Logger) (remote.Stats, map[string]int64, error) {
+	auth, err := r.Auth()
+	if err != nil {
+		return remote.Stats{}, nil, err
 	}
-	dev := src
-	var st remote.Stats
-	if !r.Store.Has(commit) {
+	haves, err := r.localTips()
+	if err != nil {
+		return remote.Stats{}, nil, err
+	}
+	var keys []object.ID
+	for _, id := range wants {
+		if !r.Store.Has(id) {
+			keys = append(keys, id)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	sw := &remote.Swarm{Auth: auth, Source: c, Commits: keys, Advertise: advertise, MinBytes: swarmMinBytes, Log: log}
+	st, err := remote.FetchSwarm(ctx, c, r.Store, wants, haves, sw)
+	return st, sw.Received(), err
+}
+
+// DeviceFetch is one announced head to fetch (Repo.FetchDevice).
+type DeviceFetch struct {
+	// Addr is where Src serves (its identity pinned); "" when the commit
+	// is held already and only the ref is to be set.
+	Addr string
+	Src  remote.DeviceID
+	// Owner's Branch is at Commit: recorded as devices/<owner>/<branch>.
+	Owner  remote.DeviceID
+	Branch string
+	Commit object.ID
+	// Advertise is where this device serves its store to the swarm
+	// while it fetches (a daemon's fetch address; "": nowhere).
+	Advertise string
+	Log       *slog.Logger
+}
+
+// FetchDevice fetches d.Commit from the device d.Src, spreading its
+// chunks over the other devices that hold or are fetching it, and records
+// it as devices/<owner>/<branch>.
+func (r *Repo) FetchDevice(ctx context.Context, d DeviceFetch) (*FetchResult, error) {
+	ref := deviceRef(d.Owner, d.Branch)
+	res := &FetchResult{Remote: d.Src.String(), Refs: map[string]object.ID{ref: d.Commit}}
+	if !object.ValidRefName(ref) {
+		return res, fmt.Errorf("cannot record branch %q of %s", d.Branch, d.Owner.Short())
+	}
+	if !r.Store.Has(d.Commit) {
 		auth, err := r.Auth()
 		if err != nil {
-			return st, err
+			return res, err
 		}
-		c, err := auth.Dial(ctx, addr, dev)
+		c, err := auth.Dial(ctx, d.Addr, d.Src)
 		if err != nil {
-			return st, err
+			return res, err
 		}
 		defer c.Close()
-		haves, err := r.localTips()
-		if err != nil {
-			return st, err
-		}
-		if st, err = remote.Fetch(ctx, c, r.Store, []object.ID{commit}, haves); err != nil {
-			return st, err
+		if res.Stats, res.Received, err = r.fetchSwarm(ctx, c, []object.ID{d.Commit}, d.Advertise, d.Log); err != nil {
+			return res, err
 		}
 	}
 	old, _, err := r.Refs.Get(ref)
-	if err != nil || old == commit {
-		return st, err
+	if err != nil || old == d.Commit {
+		return res, err
 	}
-	return st, r.Refs.Update(ctx, ref, old, commit, "sync: from "+src.String())
+	return res, r.Refs.Update(ctx, ref, old, d.Commit, "sync: from "+d.Src.String())
 }
 
 // DeviceHeads returns the commits of devices/*/<branch>.

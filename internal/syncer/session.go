@@ -118,6 +118,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	s := &Session{opts: o, ctx: sctx, cancel: cancel, passed: map[object.ID]bool{}}
 	s.Repo, s.Log, s.Me = r, log, auth.Identity.ID.String()
 	s.fetchAddr = net.JoinHostPort(adv, strconv.Itoa(lPort))
+	s.Advertise = s.fetchAddr
 	tracker := remote.NewTracker()
 	tracker.Known = s.knownHolders
 	s.serving.Add(1)

@@ -21,6 +21,9 @@ type Syncer struct {
 	Log  *slog.Logger
 	// Me is this device's ID.
 	Me string
+	// Advertise is where this device serves its store (its fetch
+	// address), named to the swarms of the fetches it makes.
+	Advertise string
 
 	announced object.ID // the head last announced
 }
@@ -163,7 +166,7 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 		}
 		if s.Repo.Store.Has(hd.Commit) {
 			// Held already (another head contained it): just note it.
-			s.Repo.FetchDevice(ctx, "", owner, owner, branch, hd.Commit)
+			s.Repo.FetchDevice(ctx, repo.DeviceFetch{Owner: owner, Branch: branch, Commit: hd.Commit})
 			continue
 		}
 		slots <- struct{}{}
@@ -181,14 +184,15 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 					last = err
 					continue
 				}
-				st, err := s.Repo.FetchDevice(ctx, src.Addr, dev, owner, branch, hd.Commit)
+				res, err := s.Repo.FetchDevice(ctx, repo.DeviceFetch{Addr: src.Addr, Src: dev, Owner: owner, Branch: branch,
+					Commit: hd.Commit, Advertise: s.Advertise, Log: log})
 				if err != nil {
 					log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
 					last = err
 					continue
 				}
-				if st.Objects > 0 {
-					log.Info("Fetched", "device", src.Device, "commit", hd.Commit.String(), "objects", st.Objects, "bytes", st.Bytes)
+				if res.Objects > 0 {
+					log.Info("Fetched", "device", src.Device, "commit", hd.Commit.String(), "objects", res.Objects, "bytes", res.Bytes, "from", res.Received)
 				}
 				mu.Lock()
 				out.Fetched = append(out.Fetched, src.Device)
