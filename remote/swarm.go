@@ -7,6 +7,7 @@ import (
 	"maps"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mesh-sync/mesh/object"
@@ -35,7 +36,10 @@ type Swarm struct {
 	// Batch is the bytes asked of one device at once (4 MiB).
 	Batch int64
 	// Flush is the bytes received between making chunks durable, which is
-	// also when the others can see them (8 MiB).
+	// also when the others can see them (8 MiB), while another device is
+	// fetching the same commits from this one; otherwise FlushEvery, so
+	// that a fetch nobody waits on leaves packs of tens of MiB, not
+	// hundreds of small ones.
 	Flush int64
 	// Poll is how long a device with nothing wanted waits to ask again.
 	Poll time.Duration
@@ -99,6 +103,9 @@ type swarmRun struct {
 	has      map[string]map[object.ID]bool
 	live     map[string]bool // devices with a running worker
 	finished chan struct{}
+	// waiting: this device serves, and the tracker named another device
+	// still fetching, which may want what arrives here.
+	waiting atomic.Bool
 
 	bmu        sync.RWMutex // PutRaw under R, swapping the batch under W
 	batch      *object.Batch
@@ -289,7 +296,11 @@ func (r *swarmRun) store(a arrivedFrom) {
 	r.f.st.Objects++
 	r.f.st.Bytes += n
 	r.batchBytes += n
-	flush := r.batchBytes >= r.sw.Flush
+	every := FlushEvery
+	if r.waiting.Load() {
+		every = r.sw.Flush
+	}
+	flush := r.batchBytes >= every
 	if flush {
 		r.batchBytes = 0
 	}
@@ -441,6 +452,9 @@ func (r *swarmRun) trackerLoop(ctx context.Context, workers *sync.WaitGroup) {
 			hs = append(hs, more...)
 		}
 		for _, h := range hs {
+			if !h.Complete && r.sw.Advertise != "" {
+				r.waiting.Store(true)
+			}
 			if started[h.Device] || len(started) >= r.sw.MaxPeers {
 				continue
 			}
