@@ -196,6 +196,7 @@ func exportedKey(c *tls.Conn) ([]byte, error) {
 type Conn struct {
 	mu   sync.Mutex // one request at a time
 	tls  *tls.Conn
+	ic   *idleConn // under tls
 	w    *wire
 	Peer DeviceID
 	Addr string
@@ -256,7 +257,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 		return nil, fmt.Errorf("device %s cannot prove it is of this mesh: %w", peer.Short(), ErrUnauthorized)
 	}
 	ic.fixed = time.Time{}
-	return &Conn{tls: tc, w: w, Peer: peer, Addr: addr}, nil
+	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: addr}, nil
 }
 
 // accept runs the server side of the handshake: the client must prove
@@ -296,7 +297,7 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 		return nil, err
 	}
 	ic.fixed = time.Time{}
-	return &Conn{tls: tc, w: w, Peer: peer, Addr: raw.RemoteAddr().String()}, nil
+	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: raw.RemoteAddr().String()}, nil
 }
 
 // LocalAddr is this end's address (host:port) of the connection.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/mesh-sync/mesh/object"
@@ -21,6 +22,9 @@ var IdleTimeout = 60 * time.Second
 type idleConn struct {
 	net.Conn
 	fixed time.Time
+	// lastRead is when a read last returned bytes (Unix ns): a swarm
+	// tells a device that is slow from one that sends nothing.
+	lastRead atomic.Int64
 }
 
 func (c *idleConn) deadline() time.Time {
@@ -32,8 +36,15 @@ func (c *idleConn) deadline() time.Time {
 
 func (c *idleConn) Read(b []byte) (int, error) {
 	c.Conn.SetReadDeadline(c.deadline())
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
+
+// lastRead is when the peer last sent anything.
+func (c *Conn) lastRead() time.Time { return time.Unix(0, c.ic.lastRead.Load()) }
 
 func (c *idleConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(c.deadline())

@@ -97,9 +97,14 @@ type swarmRun struct {
 	f  *fetcher
 
 	mu       sync.Mutex
-	pending  map[object.ID]want      // not held, not asked for
-	inflight map[object.ID]time.Time // asked for, since
-	left     int                     // not yet stored
+	pending  map[object.ID]want  // not held, not asked for
+	inflight map[object.ID]claim // asked for
+	// progress is when each device was last given a batch or sent a
+	// chunk; busy, whether it has a batch now; conns, its connection.
+	progress map[string]time.Time
+	busy     map[string]bool
+	conns    map[string]*Conn
+	left     int // not yet stored
 	has      map[string]map[object.ID]bool
 	live     map[string]bool // devices with a running worker
 	finished chan struct{}
@@ -114,6 +119,22 @@ type swarmRun struct {
 	verify chan arrivedFrom
 	fatal  chan error
 }
+
+// claim is a chunk asked of a device.
+type claim struct {
+	dev   string
+	since time.Time
+}
+
+// A chunk asked of another device comes again from the source, in the end
+// game, once that device has sent nothing for stallAfter (it hangs) or
+// the chunk has been on its way for slowAfter (it crawls). Shorter waits
+// re-send on a shared link what is merely queued behind other chunks, on
+// the link that is the swarm's bottleneck.
+var (
+	stallAfter = 3 * time.Second
+	slowAfter  = 10 * time.Second
+)
 
 type arrivedFrom struct {
 	dev string
@@ -145,7 +166,8 @@ func (sw *Swarm) fetch(ctx context.Context, f *fetcher) error {
 		}
 	}
 	r := &swarmRun{
-		sw: sw, f: f, pending: map[object.ID]want{}, inflight: map[object.ID]time.Time{},
+		sw: sw, f: f, pending: map[object.ID]want{}, inflight: map[object.ID]claim{}, progress: map[string]time.Time{},
+		busy: map[string]bool{}, conns: map[string]*Conn{},
 		has: map[string]map[object.ID]bool{}, live: map[string]bool{},
 		finished: make(chan struct{}), batch: f.dst.NewBatch(),
 		verify: make(chan arrivedFrom, 16), fatal: make(chan error, 1),
@@ -214,34 +236,83 @@ func (r *swarmRun) done() bool {
 	}
 }
 
-// claim takes up to Batch bytes of pending chunks that ok allows.
-func (r *swarmRun) claim(ok func(object.ID) bool) []want {
+// claim takes for dev up to Batch bytes of pending chunks that ok allows,
+// in map order: a random scatter, each device its own. (Runs in order from
+// a random start were tried: two devices asking the source at one speed
+// meet, then ask it for the same chunks side by side to the end: in
+// meshbench fanoutlab the source sent 2.5 copies instead of 1.4.)
+func (r *swarmRun) claim(dev string, ok func(object.ID) bool) []want {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []want
 	var n int64
-	now := time.Now()
-	for id, w := range r.pending { // map order: each device its own
+	for _, w := range r.pending {
 		if n >= r.sw.Batch {
 			break
 		}
-		if !ok(id) {
-			continue
+		if ok(w.id) {
+			out = append(out, w)
+			n += max(w.size, 1)
 		}
-		out = append(out, w)
-		n += max(w.size, 1)
-		delete(r.pending, id)
-		r.inflight[id] = now
+	}
+	now := time.Now()
+	for _, w := range out {
+		delete(r.pending, w.id)
+		r.inflight[w.id] = claim{dev, now}
+	}
+	if len(out) > 0 {
+		// One batch at a time per device: its stall clock starts now.
+		r.progress[dev] = now
+		r.busy[dev] = true
 	}
 	return out
 }
 
-// unclaim puts back what was asked for and did not arrive.
-func (r *swarmRun) unclaim(ws []want) {
+// dropStalled drops every device that has a batch and has sent nothing
+// at all, not a byte, for stallAfter, and puts its chunks back: it says
+// it has them, so without this nothing else would fetch them until its
+// connection timed out.
+func (r *swarmRun) dropStalled() {
+	now := time.Now()
+	var stalled []string
+	var conns []*Conn
+	r.mu.Lock()
+	for dev := range r.live {
+		c := r.conns[dev]
+		if !r.busy[dev] || c == nil {
+			continue
+		}
+		last := r.progress[dev]
+		if t := c.lastRead(); t.After(last) {
+			last = t
+		}
+		if now.Sub(last) > stallAfter {
+			stalled = append(stalled, dev)
+		}
+	}
+	for _, dev := range stalled {
+		conns = append(conns, r.conns[dev])
+		for id, c := range r.inflight {
+			if c.dev == dev {
+				delete(r.inflight, id)
+				r.pending[id] = r.f.chunkWant(id)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for i, dev := range stalled {
+		r.drop(dev, fmt.Errorf("sent nothing for %v", stallAfter))
+		conns[i].Close() // unblocks its worker
+	}
+}
+
+// unclaim puts back what dev was asked for and did not send, unless the
+// end game has asked another device for it since.
+func (r *swarmRun) unclaim(dev string, ws []want) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range ws {
-		if _, ok := r.inflight[w.id]; ok {
+		if c, ok := r.inflight[w.id]; ok && c.dev == dev {
 			delete(r.inflight, w.id)
 			r.pending[w.id] = w
 		}
@@ -269,7 +340,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 	}
 	if _, err := r.f.verify(a.w, a.id, a.raw); err != nil {
 		r.drop(a.dev, err)
-		r.unclaim([]want{a.w})
+		r.unclaim(a.dev, []want{a.w})
 		if a.dev == sourceName {
 			r.fail(err)
 		}
@@ -292,6 +363,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 		return
 	}
 	delete(r.inflight, a.w.id)
+	r.progress[a.dev] = time.Now()
 	r.left--
 	r.f.st.Objects++
 	r.f.st.Bytes += n
@@ -344,6 +416,11 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 		byID[w.id] = w
 	}
 	got := map[object.ID]bool{}
+	defer func() {
+		r.mu.Lock()
+		r.busy[dev] = false
+		r.mu.Unlock()
+	}()
 	missing, err := c.GetSome(ctx, ids, func(id object.ID, raw object.Raw) error {
 		w, ok := byID[id]
 		if !ok || got[id] {
@@ -363,7 +440,7 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 			back = append(back, w)
 		}
 	}
-	r.unclaim(back)
+	r.unclaim(dev, back)
 	if len(missing) > 0 {
 		r.mu.Lock()
 		if set := r.has[dev]; set != nil {
@@ -381,7 +458,8 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 // another device has been slow to send for a while.
 func (r *swarmRun) sourceWorker(ctx context.Context) {
 	for !r.done() && ctx.Err() == nil {
-		ws := r.claim(func(id object.ID) bool { return !r.anyLiveHas(id) })
+		r.dropStalled()
+		ws := r.claim(sourceName, func(id object.ID) bool { return !r.anyLiveHas(id) })
 		if len(ws) == 0 {
 			ws = r.endGame()
 		}
@@ -403,8 +481,9 @@ func (r *swarmRun) sourceWorker(ctx context.Context) {
 }
 
 // endGame, once nothing is pending, asks the source again for chunks
-// another device was asked for over 2 s ago, so a stalled device cannot
-// hold the fetch up.
+// another device was asked for and is stalled or slow on (stallAfter,
+// slowAfter), so such a device cannot hold the fetch up. Whichever copy
+// arrives first is kept.
 func (r *swarmRun) endGame() []want {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -413,12 +492,16 @@ func (r *swarmRun) endGame() []want {
 	}
 	var out []want
 	var n int64
-	for id, since := range r.inflight {
-		if time.Since(since) > 2*time.Second && n < r.sw.Batch {
+	now := time.Now()
+	for id, c := range r.inflight {
+		if c.dev == sourceName || n >= r.sw.Batch {
+			continue
+		}
+		if now.Sub(r.progress[c.dev]) > stallAfter || now.Sub(c.since) > slowAfter {
 			w := r.f.chunkWant(id)
 			out = append(out, w)
 			n += max(w.size, 1)
-			r.inflight[id] = time.Now()
+			r.inflight[id] = claim{sourceName, now}
 		}
 	}
 	return out
@@ -486,6 +569,9 @@ func (r *swarmRun) peerWorker(ctx context.Context, h Holder, dev DeviceID) {
 		return
 	}
 	defer c.Close()
+	r.mu.Lock()
+	r.conns[h.Device] = c
+	r.mu.Unlock()
 	for !r.done() && ctx.Err() == nil {
 		r.mu.Lock()
 		ids := make([]object.ID, 0, min(len(r.pending), maxIDsPerRequest))
@@ -520,7 +606,7 @@ func (r *swarmRun) peerWorker(ctx context.Context, h Holder, dev DeviceID) {
 		if !alive {
 			return // dropped for a corrupt chunk
 		}
-		ws := r.claim(func(id object.ID) bool { return set[id] })
+		ws := r.claim(h.Device, func(id object.ID) bool { return set[id] })
 		if len(ws) == 0 {
 			sleep(ctx, r.sw.Poll)
 			continue

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,4 +295,104 @@ func TestSwarmDropsCorruptPeer(t *testing.T) {
 	if _, ok := res.Dropped[auth.Identity.ID.String()]; !ok {
 		t.Fatalf("the corrupt peer was not dropped: %v (received %v)", res.Dropped, res.Received)
 	}
+}
+
+// stallListener's connections send limit bytes, then hang (until closed):
+// a device that accepted a request and went silent.
+type stallListener struct {
+	net.Listener
+	limit int
+}
+
+func (l *stallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &stallConn{Conn: c, left: l.limit, closed: make(chan struct{})}, nil
+}
+
+type stallConn struct {
+	net.Conn
+	mu     sync.Mutex
+	left   int
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	n := min(len(b), c.left)
+	c.left -= n
+	c.mu.Unlock()
+	if n > 0 {
+		if _, err := c.Conn.Write(b[:n]); err != nil {
+			return 0, err
+		}
+	}
+	if n < len(b) {
+		<-c.closed
+		return n, net.ErrClosed
+	}
+	return n, nil
+}
+
+func (c *stallConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestSwarmOutlastsStalledPeer: a member that holds the whole artifact,
+// says so, answers which chunks it has and then stops sending in the
+// middle of a chunk. The get takes what it waited for from the source
+// (the end game) and completes with the right bytes.
+func TestSwarmOutlastsStalledPeer(t *testing.T) {
+	p := publishAndServe(t, 2*time.Millisecond)
+	dir := t.TempDir()
+	_, full, err := Get(context.Background(), GetOptions{Source: p.r.Root, Rev: "artifacts/app", To: filepath.Join(dir, "full-out"), Cache: filepath.Join(dir, "stall"), Token: p.token, NoSeed: true})
+	full.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := object.OpenStore(filepath.Join(dir, "stall", "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	auth, err := cacheAuth(filepath.Join(dir, "stall"), p.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &remote.Server{Auth: auth, Local: &remote.Local{Objects: st, Refs: object.OpenRefs(filepath.Join(dir, "stall", "refs")), Name: "stalled"}}
+	go srv.Serve(ctx, &stallListener{ln, 256 << 10})
+	c, err := auth.Dial(ctx, p.addr, remote.DeviceID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Holders(ctx, p.commit, ln.Addr().String(), true); err != nil {
+		t.Fatal(err)
+	}
+
+	res, g, err := Get(context.Background(), GetOptions{Source: p.addr, Rev: "artifacts/app", To: filepath.Join(dir, "out"), Cache: filepath.Join(dir, "c"), Token: p.token, NoSeed: true})
+	g.Close()
+	if err != nil {
+		t.Fatalf("get with a stalled peer: %v", err)
+	}
+	sameTree(t, p.build, filepath.Join(dir, "out"))
+	if res.Received[auth.Identity.ID.String()] >= 24<<20 {
+		t.Fatalf("the stalled peer sent it all (%v): the test did not test", res.Received)
+	}
+	// Dropped for its silence, not when its connection timed out a
+	// minute later.
+	if why := res.Dropped[auth.Identity.ID.String()]; !strings.Contains(why, "sent nothing") {
+		t.Fatalf("the stalled peer was not dropped as stalled: %q (dropped %v)", why, res.Dropped)
+	}
+	t.Logf("received %v", res.Received)
 }
