@@ -250,15 +250,20 @@ func (b *bench) artifactLab() {
 	l, err := newLab(1+artifactRunners, b.link)
 	check(err)
 	defer l.close()
-	base := b.work
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm"
-	}
-	root, err := os.MkdirTemp(base, "meshbench-lab-")
+	root, err := os.MkdirTemp(labBase(b.work), "meshbench-lab-")
 	check(err)
-	defer os.RemoveAll(root)
+	defer b.removeAll(root)
 	build, pub, size := b.artifactBuild(root)
 	b.swarmRow(fmt.Sprintf("emulated machines, %s links, tmpfs", b.link), root, build, pub, size, l.hosts[0], l.hosts[1:])
 }
 
 func syncDisk() { exec.Command("sync").Run() }
+
+// labBase is where a lab's machines keep their files: tmpfs, since
+// separate machines do not share a disk (else work).
+func labBase(work string) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return work
+}

@@ -93,3 +93,12 @@ func (l *lab) close() {
 		exec.Command("ip", "netns", "del", h.ns).Run()
 	}
 }
+
+// removeAll removes a scenario's folder, unless -keep asked to leave it.
+func (b *bench) removeAll(dir string) {
+	if b.keep {
+		fmt.Fprintln(os.Stderr, "kept", dir)
+		return
+	}
+	os.RemoveAll(dir)
+}

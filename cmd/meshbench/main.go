@@ -3,7 +3,7 @@
 // targets for. It builds mesh from this checkout, generates or copies its
 // data sets into a scratch directory, and removes them afterwards.
 //
-//	go run ./cmd/meshbench [-only NAME,...] [-size BYTES] [-runs N] [-keep]
+//	go run ./cmd/meshbench [-only NAME,...] [-size BYTES] [-runs N] [-keep] [-mesh BINARY]
 package main
 
 import (
@@ -43,16 +43,18 @@ type bench struct {
 	runs       int
 	size       int64
 	link       string
+	keep       bool // leave the scratch directories (and the labs' logs)
 	rows       []row
 	env        []string
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,gossip256,artifact,artifactlab; artifactlab needs root and is run only when named)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,artifactlab,fanoutlab; the labs need root and are run only when named)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
+	prebuilt := flag.String("mesh", "", "time this mesh binary instead of building one from this checkout (an A/B run against another build)")
 	asJSON := flag.Bool("json", false, "print results as JSON")
 	flag.Parse()
 
@@ -63,14 +65,19 @@ func main() {
 	} else {
 		fmt.Fprintln(os.Stderr, "scratch directory:", work)
 	}
-	b := &bench{work: work, runs: *runs, size: *size, link: *link}
+	b := &bench{work: work, runs: *runs, size: *size, link: *link, keep: *keep}
 	b.env = append(os.Environ(), "RESTIC_PASSWORD=meshbench", "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b", "MESH_AUTHOR=bench")
-	b.mesh = filepath.Join(work, "mesh")
-	fmt.Fprintln(os.Stderr, "building mesh…")
 	// A static build, as mesh ships: cgo (pulled in through os/user by a
 	// dependency) only adds dynamic-loader time to every command's start.
 	b.env = append(b.env, "CGO_ENABLED=0")
-	b.must("", "go", "build", "-o", b.mesh, "./cmd/mesh")
+	if *prebuilt != "" {
+		b.mesh, err = filepath.Abs(*prebuilt)
+		check(err)
+	} else {
+		b.mesh = filepath.Join(work, "mesh")
+		fmt.Fprintln(os.Stderr, "building mesh…")
+		b.must("", "go", "build", "-o", b.mesh, "./cmd/mesh")
+	}
 
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -101,10 +108,14 @@ func main() {
 	run("pullgo", func() { b.pullGoTree(goTree) })
 	run("gitimport", b.gitImport)
 	run("cluster", b.cluster)
+	run("fanout", b.fanoutLoopback)
 	run("gossip256", b.gossipSim)
 	run("artifact", b.artifact)
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)
+	}
+	if want["fanoutlab"] {
+		run("fanoutlab", b.fanoutLab)
 	}
 
 	if *asJSON {

@@ -274,46 +274,12 @@ func (b *bench) gitImport() {
 func (b *bench) cluster() {
 	const n = 16
 	root := filepath.Join(b.work, "cluster")
-	dirs := make([]string, n)
-	for i := range dirs {
-		dirs[i] = filepath.Join(root, fmt.Sprintf("d%02d", i))
+	dirs := b.meshOf(root, n)
+	hosts := make([]host, n)
+	for i := range hosts {
+		hosts[i] = loopback
 	}
-	check(os.MkdirAll(dirs[0], 0o755))
-	b.must(dirs[0], b.mesh, "init")
-	check(os.WriteFile(filepath.Join(dirs[0], "seed.txt"), []byte("seed\n"), 0o644))
-	b.must(dirs[0], b.mesh, "commit", "-m", "seed")
-	tok, err := b.outputIn(dirs[0], b.mesh, "invite")
-	check(err)
-	for _, d := range dirs[1:] {
-		b.must("", b.mesh, "join", strings.TrimSpace(tok), d)
-	}
-	var daemons []*daemon
-	start := func(d, join string) {
-		args := []string{"daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0"}
-		if join != "" {
-			args = append(args, "--join", join)
-		}
-		cmd := exec.Command(b.mesh, args...)
-		cmd.Dir, cmd.Env = d, b.env
-		logf, err := os.Create(d + ".log")
-		check(err)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		check(cmd.Start())
-		daemons = append(daemons, &daemon{cmd})
-		for i := 0; i < 400; i++ {
-			if _, err := os.Stat(filepath.Join(d, ".mesh", "gossip.addr")); err == nil {
-				return
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-		check(fmt.Errorf("daemon in %s did not start", d))
-	}
-	start(dirs[0], "")
-	ga, err := os.ReadFile(filepath.Join(dirs[0], ".mesh", "gossip.addr"))
-	check(err)
-	for _, d := range dirs[1:] {
-		start(d, strings.TrimSpace(string(ga)))
-	}
+	daemons := b.daemons(dirs, hosts)
 	defer func() {
 		for _, d := range daemons {
 			d.stop()
@@ -323,25 +289,7 @@ func (b *bench) cluster() {
 		b, _ := os.ReadFile(filepath.Join(d, ".mesh", "refs", "heads", "main"))
 		return strings.TrimSpace(string(b))
 	}
-	waitAll := func(cond func(d string) bool) time.Duration {
-		t0 := time.Now()
-		var behind []string
-		for time.Since(t0) < 2*time.Minute {
-			behind = behind[:0]
-			for _, d := range dirs {
-				if !cond(d) {
-					behind = append(behind, filepath.Base(d))
-				}
-			}
-			if len(behind) == 0 {
-				return time.Since(t0)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		check(fmt.Errorf("the cluster did not converge within 2 minutes: %v behind (logs in %s)", behind, root))
-		return 0
-	}
-	waitAll(func(d string) bool { _, err := os.Stat(filepath.Join(d, "seed.txt")); return err == nil })
+	waitAll := func(cond func(d string) bool) time.Duration { return waitDirs(dirs, root, cond) }
 
 	var one []time.Duration
 	for i := 0; i < 5; i++ {
@@ -389,4 +337,87 @@ func (b *bench) cluster() {
 	}
 	b.add(row{Scenario: "16 daemons: 16 concurrent commits converge to one head", Mesh: measurement{Wall: conv}, Target: "≤10 s",
 		Note: fmt.Sprintf("%d merge commits in the history", merges)})
+}
+
+// meshOf makes n repositories of one new mesh under root: the first with
+// a commit of seed.txt, the others joined to it with nothing fetched.
+func (b *bench) meshOf(root string, n int) []string {
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = filepath.Join(root, fmt.Sprintf("d%02d", i))
+	}
+	check(os.MkdirAll(dirs[0], 0o755))
+	b.must(dirs[0], b.mesh, "init")
+	check(os.WriteFile(filepath.Join(dirs[0], "seed.txt"), []byte("seed\n"), 0o644))
+	b.must(dirs[0], b.mesh, "commit", "-m", "seed")
+	tok, err := b.outputIn(dirs[0], b.mesh, "invite")
+	check(err)
+	for _, d := range dirs[1:] {
+		b.must("", b.mesh, "join", strings.TrimSpace(tok), d)
+	}
+	return dirs
+}
+
+// startDaemon starts mesh daemon in dir on h, joining join's gossip
+// ("": none), with its log in dir.log.
+func (b *bench) startDaemon(dir string, h host, join string) *daemon {
+	args := []string{"daemon", "--fast", "--gossip", h.ip + ":0", "--listen", h.ip + ":0"}
+	if join != "" {
+		args = append(args, "--join", join)
+	}
+	cmd := h.command(b.mesh, args...)
+	cmd.Dir, cmd.Env = dir, b.env
+	logf, err := os.Create(dir + ".log")
+	check(err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	check(cmd.Start())
+	for i := 0; i < 400; i++ {
+		if _, err := os.Stat(filepath.Join(dir, ".mesh", "gossip.addr")); err == nil {
+			return &daemon{cmd}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	check(fmt.Errorf("daemon in %s did not start (log: %s.log)", dir, dir))
+	return nil
+}
+
+// gossipAddr is the gossip address of the daemon running in dir.
+func gossipAddr(dir string) string {
+	ga, err := os.ReadFile(filepath.Join(dir, ".mesh", "gossip.addr"))
+	check(err)
+	return strings.TrimSpace(string(ga))
+}
+
+// daemons starts mesh daemon in each dir on its host, all joining the
+// first one's gossip, and waits until every device has seed.txt.
+func (b *bench) daemons(dirs []string, hosts []host) []*daemon {
+	daemons := []*daemon{b.startDaemon(dirs[0], hosts[0], "")}
+	for i, d := range dirs[1:] {
+		daemons = append(daemons, b.startDaemon(d, hosts[i+1], gossipAddr(dirs[0])))
+	}
+	waitDirs(dirs, filepath.Dir(dirs[0]), func(d string) bool { _, err := os.Stat(filepath.Join(d, "seed.txt")); return err == nil })
+	return daemons
+}
+
+// waitDirs waits (2 minutes at most) until cond holds for every dir and
+// returns how long that took.
+func waitDirs(dirs []string, logs string, cond func(d string) bool) time.Duration {
+	t0 := time.Now()
+	var behind []string
+	for time.Since(t0) < 2*time.Minute {
+		behind = behind[:0]
+		for _, d := range dirs {
+			if !cond(d) {
+				behind = append(behind, filepath.Base(d))
+			}
+		}
+		if len(behind) == 0 {
+			return time.Since(t0)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	check(fmt.Errorf("the cluster did not converge within 2 minutes: %v behind (logs in %s)", behind, logs))
+	return 0
 }
