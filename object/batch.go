@@ -31,6 +31,11 @@ type Batch struct {
 	err     error
 	objects int
 	bytes   int64
+
+	// open, for a readable batch (NewReadableBatch), is where each object
+	// of an unfinished pack is.
+	openMu sync.RWMutex
+	open   map[ID]openObject
 }
 
 type lane struct{ pw *packWriter }
@@ -121,6 +126,9 @@ func (b *Batch) append(l *lane, id ID, t Type, comp uint8, raw int, stored []byt
 	if err := l.pw.add(id, t, comp, raw, stored); err != nil {
 		return b.fail(err)
 	}
+	if err := b.noteOpen(l, id); err != nil {
+		return b.fail(err)
+	}
 	b.statMu.Lock()
 	b.objects++
 	b.bytes += int64(len(stored))
@@ -135,6 +143,8 @@ func (b *Batch) finishLane(l *lane) error {
 	if pw == nil {
 		return b.failed()
 	}
+	// After addPack below: a reader finds each object in one or the other.
+	defer b.closeOpen(pw)
 	if len(pw.entries) == 0 {
 		pw.abort()
 		return b.failed()
@@ -182,6 +192,9 @@ func (b *Batch) Finish() error {
 		b.abortLocked()
 		return err
 	}
+	if b.open != nil {
+		b.s.forgetBatch(b)
+	}
 	return nil
 }
 
@@ -197,14 +210,19 @@ func (b *Batch) abortLocked() {
 	for i := 0; i < b.nlanes; i++ {
 		l := <-b.lanes
 		if l.pw != nil {
+			b.closeOpen(l.pw)
 			l.pw.abort()
 			l.pw = nil
 		}
 		defer func() { b.lanes <- l }()
 	}
 	if b.meta.pw != nil {
+		b.closeOpen(b.meta.pw)
 		b.meta.pw.abort()
 		b.meta.pw = nil
+	}
+	if b.open != nil {
+		b.s.forgetBatch(b)
 	}
 }
 

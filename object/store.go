@@ -40,6 +40,8 @@ type Store struct {
 	codecs   sync.Once
 	enc      *zstd.Encoder
 	dec      *zstd.Decoder
+
+	pending pendingSet // readable batches (pending.go)
 }
 
 // OpenStore opens (creating if needed) the store in dir.

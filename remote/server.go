@@ -225,6 +225,11 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			// Sent as stored: the receiver expands and hashes it anyway,
 			// and tells whoever runs it to fsck here if it does not match.
 			raw, err := r.local.Objects.GetRaw(id)
+			if errors.Is(err, object.ErrNotFound) {
+				// A chunk a swarm fetch here has received but not yet
+				// made durable: pass it on now.
+				raw, err = r.local.Objects.GetPending(id)
+			}
 			switch {
 			case errors.Is(err, object.ErrNotFound):
 				err = w.write(kindMissing, id[:])

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mesh-sync/mesh/object"
@@ -35,11 +34,10 @@ type Swarm struct {
 	MaxPeers int
 	// Batch is the bytes asked of one device at once (4 MiB).
 	Batch int64
-	// Flush is the bytes received between making chunks durable, which is
-	// also when the others can see them (8 MiB), while another device is
-	// fetching the same commits from this one; otherwise FlushEvery, so
-	// that a fetch nobody waits on leaves packs of tens of MiB, not
-	// hundreds of small ones.
+	// Flush is the bytes received between making chunks durable
+	// (FlushEvery). While this device serves (Advertise), what arrives
+	// is passed on before that, from the unfinished pack (a readable
+	// batch), so the others need not wait for an fsync.
 	Flush int64
 	// Poll is how long a device with nothing wanted waits to ask again.
 	Poll time.Duration
@@ -76,7 +74,7 @@ func (sw *Swarm) defaults() {
 		sw.Batch = 4 << 20
 	}
 	if sw.Flush <= 0 {
-		sw.Flush = 8 << 20
+		sw.Flush = FlushEvery
 	}
 	if sw.Poll <= 0 {
 		sw.Poll = 200 * time.Millisecond
@@ -108,9 +106,6 @@ type swarmRun struct {
 	has      map[string]map[object.ID]bool
 	live     map[string]bool // devices with a running worker
 	finished chan struct{}
-	// waiting: this device serves, and the tracker named another device
-	// still fetching, which may want what arrives here.
-	waiting atomic.Bool
 
 	bmu        sync.RWMutex // PutRaw under R, swapping the batch under W
 	batch      *object.Batch
@@ -169,9 +164,10 @@ func (sw *Swarm) fetch(ctx context.Context, f *fetcher) error {
 		sw: sw, f: f, pending: map[object.ID]want{}, inflight: map[object.ID]claim{}, progress: map[string]time.Time{},
 		busy: map[string]bool{}, conns: map[string]*Conn{},
 		has: map[string]map[object.ID]bool{}, live: map[string]bool{},
-		finished: make(chan struct{}), batch: f.dst.NewBatch(),
-		verify: make(chan arrivedFrom, 16), fatal: make(chan error, 1),
+		finished: make(chan struct{}),
+		verify:   make(chan arrivedFrom, 16), fatal: make(chan error, 1),
 	}
+	r.batch = r.newBatch()
 	for _, w := range f.chunks {
 		r.pending[w.id] = w
 	}
@@ -218,6 +214,15 @@ func (sw *Swarm) fetch(ctx context.Context, f *fetcher) error {
 	r.bmu.Lock()
 	defer r.bmu.Unlock()
 	return r.batch.Finish()
+}
+
+// newBatch is where arriving chunks go: readable by this device's server
+// before it is finished when there is one.
+func (r *swarmRun) newBatch() *object.Batch {
+	if r.sw.Advertise != "" {
+		return r.f.dst.NewReadableBatch()
+	}
+	return r.f.dst.NewBatch()
 }
 
 func (r *swarmRun) fail(err error) {
@@ -368,11 +373,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 	r.f.st.Objects++
 	r.f.st.Bytes += n
 	r.batchBytes += n
-	every := FlushEvery
-	if r.waiting.Load() {
-		every = r.sw.Flush
-	}
-	flush := r.batchBytes >= every
+	flush := r.batchBytes >= r.sw.Flush
 	if flush {
 		r.batchBytes = 0
 	}
@@ -382,7 +383,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 		// Durable, and visible to the devices fetching from this one.
 		r.bmu.Lock()
 		old := r.batch
-		r.batch = r.f.dst.NewBatch()
+		r.batch = r.newBatch()
 		r.bmu.Unlock()
 		if err := old.Finish(); err != nil {
 			r.fail(err)
@@ -535,9 +536,6 @@ func (r *swarmRun) trackerLoop(ctx context.Context, workers *sync.WaitGroup) {
 			hs = append(hs, more...)
 		}
 		for _, h := range hs {
-			if !h.Complete && r.sw.Advertise != "" {
-				r.waiting.Store(true)
-			}
 			if started[h.Device] || len(started) >= r.sw.MaxPeers {
 				continue
 			}

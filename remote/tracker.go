@@ -215,7 +215,7 @@ func answerHave(w *wire, s *object.Store, b []byte) error {
 	}
 	bits := make([]byte, (len(ids)+7)/8)
 	for i, id := range ids {
-		if s.Has(id) {
+		if s.Has(id) || s.HasPending(id) {
 			bits[i/8] |= 1 << (i % 8)
 		}
 	}

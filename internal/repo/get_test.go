@@ -193,8 +193,8 @@ func TestGetInParallel(t *testing.T) {
 func TestSwarmSurvivesKilledPeer(t *testing.T) {
 	p := publishAndServe(t, time.Millisecond)
 	dir := t.TempDir()
-	// Chunks durable every 8 MiB whoever else fetches, so the first pack
-	// below appears a third of the way in (the kill's cue).
+	// Chunks durable every 8 MiB, so the first pack below appears a
+	// third of the way in (the kill's cue).
 	defer func(n int64) { remote.FlushEvery = n }(remote.FlushEvery)
 	remote.FlushEvery = 8 << 20
 	_, seeder, err := Get(context.Background(), GetOptions{Source: p.addr, Rev: "artifacts/app", To: filepath.Join(dir, "seeder"), Cache: filepath.Join(dir, "c1"), Token: p.token})
