@@ -9,8 +9,11 @@
 //   - Every read re-hashes what it read; a mismatch is ErrCorrupt naming the
 //     object and the pack.
 //   - Packs are written to a temporary file, fsynced and renamed; a pack is
-//     never modified afterwards. Objects become visible only through a
-//     complete pack index.
+//     never modified afterwards. Has, Get and everything that decides what
+//     the store holds see objects only through a complete pack index.
+//     HasPending and GetPending also see the unfinished packs of readable
+//     batches, for a server passing chunks on to other devices, never for
+//     deciding what this store holds.
 //   - Refs are moved by compare-and-swap under a lock, after the objects they
 //     point at are durable (the closure invariant), and every move is logged.
 //
