@@ -98,9 +98,12 @@ type swarmRun struct {
 	pending  map[object.ID]want  // not held, not asked for
 	inflight map[object.ID]claim // asked for
 	// progress is when each device was last given a batch or sent a
-	// chunk; busy, whether it has a batch now; conns, its connection.
+	// chunk; busy, whether it has a batch now; handing, whether a chunk
+	// of it waits for a verifier (this side is the slow one: its socket
+	// is not read meanwhile); conns, its connection.
 	progress map[string]time.Time
 	busy     map[string]bool
+	handing  map[string]bool
 	conns    map[string]*Conn
 	left     int // not yet stored
 	has      map[string]map[object.ID]bool
@@ -121,11 +124,11 @@ type claim struct {
 	since time.Time
 }
 
-// A chunk asked of another device comes again from the source, in the end
-// game, once that device has sent nothing for stallAfter (it hangs) or
-// the chunk has been on its way for slowAfter (it crawls). Shorter waits
-// re-send on a shared link what is merely queued behind other chunks, on
-// the link that is the swarm's bottleneck.
+// A device that has a batch and sends nothing for stallAfter hangs: it is
+// dropped and its chunks go back (dropStalled). In the end game, a chunk
+// on its way from another device for slowAfter (it crawls) is asked of
+// the source too. Shorter waits re-send on a shared link what is merely
+// queued behind other chunks, on the link that is the swarm's bottleneck.
 var (
 	stallAfter = 3 * time.Second
 	slowAfter  = 10 * time.Second
@@ -162,7 +165,7 @@ func (sw *Swarm) fetch(ctx context.Context, f *fetcher) error {
 	}
 	r := &swarmRun{
 		sw: sw, f: f, pending: map[object.ID]want{}, inflight: map[object.ID]claim{}, progress: map[string]time.Time{},
-		busy: map[string]bool{}, conns: map[string]*Conn{},
+		busy: map[string]bool{}, handing: map[string]bool{}, conns: map[string]*Conn{},
 		has: map[string]map[object.ID]bool{}, live: map[string]bool{},
 		finished: make(chan struct{}),
 		verify:   make(chan arrivedFrom, 16), fatal: make(chan error, 1),
@@ -284,7 +287,7 @@ func (r *swarmRun) dropStalled() {
 	r.mu.Lock()
 	for dev := range r.live {
 		c := r.conns[dev]
-		if !r.busy[dev] || c == nil {
+		if !r.busy[dev] || r.handing[dev] || c == nil {
 			continue
 		}
 		last := r.progress[dev]
@@ -380,7 +383,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 	last := r.left == 0
 	r.mu.Unlock()
 	if flush && !last {
-		// Durable, and visible to the devices fetching from this one.
+		// Durable: a fetch killed from here on resumes after these.
 		r.bmu.Lock()
 		old := r.batch
 		r.batch = r.newBatch()
@@ -428,6 +431,15 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 			return fmt.Errorf("sent %s, which was not asked for: %w", id.Short(), ErrProtocol)
 		}
 		got[id] = true
+		r.mu.Lock()
+		r.handing[dev] = true
+		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			r.handing[dev] = false
+			r.progress[dev] = time.Now()
+			r.mu.Unlock()
+		}()
 		select {
 		case r.verify <- arrivedFrom{dev, arrived{w, id, raw}}:
 			return nil
@@ -482,9 +494,8 @@ func (r *swarmRun) sourceWorker(ctx context.Context) {
 }
 
 // endGame, once nothing is pending, asks the source again for chunks
-// another device was asked for and is stalled or slow on (stallAfter,
-// slowAfter), so such a device cannot hold the fetch up. Whichever copy
-// arrives first is kept.
+// another device has been slow on for slowAfter, so a crawling device
+// cannot hold the fetch up. Whichever copy arrives first is kept.
 func (r *swarmRun) endGame() []want {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -498,7 +509,7 @@ func (r *swarmRun) endGame() []want {
 		if c.dev == sourceName || n >= r.sw.Batch {
 			continue
 		}
-		if now.Sub(r.progress[c.dev]) > stallAfter || now.Sub(c.since) > slowAfter {
+		if now.Sub(c.since) > slowAfter {
 			w := r.f.chunkWant(id)
 			out = append(out, w)
 			n += max(w.size, 1)
