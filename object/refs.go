@@ -127,20 +127,27 @@ func (r *Refs) Update(ctx context.Context, name string, old, new ID, msg string)
 	if cur != old {
 		return fmt.Errorf("update ref %s: expected %s, found %s: %w", name, old.Short(), cur.Short(), ErrRefMoved)
 	}
+	// The reflog first, as git does: whoever reads the ref without the
+	// lock and sees the new value finds the move in the log too. A crash
+	// in between leaves a logged move that did not happen, to a commit
+	// whose closure is durable (the caller's duty), which gc keeps.
+	if err := appendLog(r.logPath(name), old, new, msg); err != nil {
+		return err
+	}
 	p := r.path(name)
 	if new.IsZero() {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete ref %s: %w", name, err)
 		}
-	} else {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("update ref %s: %w", name, err)
-		}
-		if err := WriteFileAtomic(p, []byte(new.String()+"\n"), 0o644, true); err != nil {
-			return fmt.Errorf("update ref %s: %w", name, err)
-		}
+		return nil
 	}
-	return appendLog(r.logPath(name), old, new, msg)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	if err := WriteFileAtomic(p, []byte(new.String()+"\n"), 0o644, true); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	return nil
 }
 
 // RefLogEntry is one move of a ref.

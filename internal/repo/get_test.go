@@ -242,7 +242,7 @@ func TestSwarmDropsCorruptPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bad.Close()
+	t.Cleanup(func() { bad.Close() }) // after member's server stops
 	all, err := p.r.Store.Reachable([]object.ID{p.commit}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -265,26 +265,7 @@ func TestSwarmDropsCorruptPeer(t *testing.T) {
 	if err := b.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := cacheAuth(filepath.Join(dir, "bad"), p.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := &remote.Server{Auth: auth, Local: &remote.Local{Objects: bad, Refs: object.OpenRefs(filepath.Join(dir, "bad")), Name: "bad"}}
-	go srv.Serve(ctx, ln)
-	c, err := auth.Dial(ctx, p.addr, remote.DeviceID{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Holders(ctx, p.commit, ln.Addr().String(), true); err != nil {
-		t.Fatal(err)
-	}
+	auth := member(t, p, filepath.Join(dir, "bad"), bad, func(ln net.Listener) net.Listener { return ln })
 
 	res, g, err := Get(context.Background(), GetOptions{Source: p.addr, Rev: "artifacts/app", To: filepath.Join(dir, "out"), Cache: filepath.Join(dir, "c"), Token: p.token})
 	g.Close()
@@ -295,6 +276,35 @@ func TestSwarmDropsCorruptPeer(t *testing.T) {
 	if _, ok := res.Dropped[auth.Identity.ID.String()]; !ok {
 		t.Fatalf("the corrupt peer was not dropped: %v (received %v)", res.Dropped, res.Received)
 	}
+}
+
+// member serves st on 127.0.0.1 as a device of p's mesh with its identity
+// in dir (its listener wrapped by wrap), and tells p's tracker that it
+// holds p's commit whole. It returns the device's Auth.
+func member(t *testing.T, p *published, dir string, st *object.Store, wrap func(net.Listener) net.Listener) *remote.Auth {
+	t.Helper()
+	auth, err := cacheAuth(dir, p.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	srv := &remote.Server{Auth: auth, Local: &remote.Local{Objects: st, Refs: object.OpenRefs(filepath.Join(dir, "refs")), Name: filepath.Base(dir)}}
+	go func() { defer close(done); srv.Serve(ctx, wrap(ln)) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := auth.Dial(ctx, p.addr, remote.DeviceID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Holders(ctx, p.commit, ln.Addr().String(), true); err != nil {
+		t.Fatal(err)
+	}
+	return auth
 }
 
 // stallListener's connections send limit bytes, then hang (until closed):
@@ -358,27 +368,8 @@ func TestSwarmOutlastsStalledPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	auth, err := cacheAuth(filepath.Join(dir, "stall"), p.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := &remote.Server{Auth: auth, Local: &remote.Local{Objects: st, Refs: object.OpenRefs(filepath.Join(dir, "stall", "refs")), Name: "stalled"}}
-	go srv.Serve(ctx, &stallListener{ln, 256 << 10})
-	c, err := auth.Dial(ctx, p.addr, remote.DeviceID{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Holders(ctx, p.commit, ln.Addr().String(), true); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { st.Close() }) // after member's server stops
+	auth := member(t, p, filepath.Join(dir, "stall"), st, func(ln net.Listener) net.Listener { return &stallListener{ln, 256 << 10} })
 
 	res, g, err := Get(context.Background(), GetOptions{Source: p.addr, Rev: "artifacts/app", To: filepath.Join(dir, "out"), Cache: filepath.Join(dir, "c"), Token: p.token, NoSeed: true})
 	g.Close()
