@@ -225,7 +225,7 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			// Sent as stored: the receiver expands and hashes it anyway,
 			// and tells whoever runs it to fsck here if it does not match.
 			raw, err := r.local.Objects.GetRaw(id)
-			if errors.Is(err, object.ErrNotFound) {
+			if errors.Is(err, object.ErrNotFound) && r.local.Objects.HasPending(id) {
 				// A chunk a swarm fetch here has received but not yet
 				// made durable: pass it on now.
 				raw, err = r.local.Objects.GetPending(id)

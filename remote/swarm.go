@@ -120,6 +120,7 @@ type swarmRun struct {
 
 // claim is a chunk asked of a device.
 type claim struct {
+	w     want
 	dev   string
 	since time.Time
 }
@@ -266,7 +267,7 @@ func (r *swarmRun) claim(dev string, ok func(object.ID) bool) []want {
 	now := time.Now()
 	for _, w := range out {
 		delete(r.pending, w.id)
-		r.inflight[w.id] = claim{dev, now}
+		r.inflight[w.id] = claim{w, dev, now}
 	}
 	if len(out) > 0 {
 		// One batch at a time per device: its stall clock starts now.
@@ -303,7 +304,7 @@ func (r *swarmRun) dropStalled() {
 		for id, c := range r.inflight {
 			if c.dev == dev {
 				delete(r.inflight, id)
-				r.pending[id] = r.f.chunkWant(id)
+				r.pending[id] = c.w
 			}
 		}
 	}
@@ -371,7 +372,6 @@ func (r *swarmRun) store(a arrivedFrom) {
 		return
 	}
 	delete(r.inflight, a.w.id)
-	r.progress[a.dev] = time.Now()
 	r.left--
 	r.f.st.Objects++
 	r.f.st.Bytes += n
@@ -510,23 +510,12 @@ func (r *swarmRun) endGame() []want {
 			continue
 		}
 		if now.Sub(c.since) > slowAfter {
-			w := r.f.chunkWant(id)
-			out = append(out, w)
-			n += max(w.size, 1)
-			r.inflight[id] = claim{sourceName, now}
+			out = append(out, c.w)
+			n += max(c.w.size, 1)
+			r.inflight[id] = claim{c.w, sourceName, now}
 		}
 	}
 	return out
-}
-
-// chunkWant finds the want for a chunk id.
-func (f *fetcher) chunkWant(id object.ID) want {
-	for _, w := range f.chunks {
-		if w.id == id {
-			return w
-		}
-	}
-	return want{id, object.TypeChunk, 0}
 }
 
 // trackerLoop asks the source who else holds the commits (saying this
