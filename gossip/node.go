@@ -95,7 +95,14 @@ func Start(cfg Config) (*Node, error) {
 	}
 	mc.Name = cfg.Device
 	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort
-	mc.AdvertiseAddr = cfg.AdvertiseAddr
+	// Advertise exactly the port bound: memberlist's AdvertisePort stays
+	// at its default (7946) otherwise, and every other device would dial
+	// that. (With port 0 memberlist sets it to the port it picked.)
+	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.BindPort
+	// A device that crashed and came back at another address takes its
+	// name back once the others have seen it dead for this long (after a
+	// clean stop it may at once).
+	mc.DeadNodeReclaimTime = 5 * time.Second
 	mc.SecretKey = cfg.SecretKey
 	mc.Label = cfg.Label
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
@@ -125,6 +132,9 @@ func (n *Node) Addr() string {
 	ln := n.ml.LocalNode()
 	return ln.Address()
 }
+
+// Port is the port this node gossips on (the one bound, also advertised).
+func (n *Node) Port() int { return int(n.ml.LocalNode().Port) }
 
 // Join contacts the given nodes; it succeeds if any answers.
 func (n *Node) Join(addrs []string) (int, error) {

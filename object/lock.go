@@ -78,3 +78,32 @@ func (l *Lock) Release() error {
 	l.f = nil
 	return err
 }
+
+// TryLock takes the lock at path only if it is free at once. When another
+// process holds it, the error is ErrLocked and pid is what the holder
+// wrote into the file ("" when it wrote nothing yet).
+func TryLock(path string) (l *Lock, pid string, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, "", fmt.Errorf("lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		defer f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			b := make([]byte, 32)
+			n, _ := f.ReadAt(b, 0)
+			return nil, strings.TrimSpace(string(b[:n])), ErrLocked
+		}
+		return nil, "", fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &Lock{f: f, path: path}, "", nil
+}

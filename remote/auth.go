@@ -92,6 +92,9 @@ type Invite struct {
 	Chunking object.Chunking
 	Addr     string
 	Device   string
+	// Gossip is the inviting device's gossip address while a daemon runs
+	// there: the new device's sync and daemon join the mesh through it.
+	Gossip string
 }
 
 type inviteJSON struct {
@@ -99,6 +102,7 @@ type inviteJSON struct {
 	Chunking object.Chunking `json:"c"`
 	Addr     string          `json:"a,omitempty"`
 	Device   string          `json:"d,omitempty"`
+	Gossip   string          `json:"g,omitempty"`
 }
 
 const invitePrefix = "mesh1-"
@@ -106,7 +110,7 @@ const invitePrefix = "mesh1-"
 // Token encodes the invite as one word to copy and paste. It holds the
 // secret: treat it like a password.
 func (i Invite) Token() string {
-	b, _ := json.Marshal(inviteJSON{Secret: i.Mesh.Secret[:], Chunking: i.Chunking, Addr: i.Addr, Device: i.Device})
+	b, _ := json.Marshal(inviteJSON{Secret: i.Mesh.Secret[:], Chunking: i.Chunking, Addr: i.Addr, Device: i.Device, Gossip: i.Gossip})
 	return invitePrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -137,7 +141,7 @@ func ParseInvite(token string) (Invite, error) {
 		}
 	}
 	copy(i.Mesh.Secret[:], j.Secret)
-	i.Chunking, i.Addr, i.Device = j.Chunking, j.Addr, j.Device
+	i.Chunking, i.Addr, i.Device, i.Gossip = j.Chunking, j.Addr, j.Device, j.Gossip
 	return i, nil
 }
 

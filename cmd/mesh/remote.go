@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/remote"
 	"github.com/urfave/cli/v2"
 )
 
@@ -142,15 +143,28 @@ func remoteCommands(st *state) []*cli.Command {
 		{
 			Name:  "serve",
 			Usage: "serve this repository to the devices of its mesh over TLS until interrupted",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "listen", Value: ":7420", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"}},
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "listen", Value: ":7420", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"},
+				&cli.StringFlag{Name: "advertise", Usage: "`HOST` other devices reach this one at, put in invite tokens (default: the listen host, or this machine's first network address when listening on all)"},
+			},
 			Action: repoAction(st, maxArgs("serve", 0), func(c *cli.Context, r *repo.Repo) error {
+				lock, err := r.LockServing()
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
 				ln, err := net.Listen("tcp", c.String("listen"))
 				if err != nil {
 					return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
 				}
+				addr, err := remote.Advertised(ln.Addr().String(), c.String("advertise"))
+				if err != nil {
+					ln.Close()
+					return err
+				}
 				log := slog.New(slog.NewTextHandler(st.stderr, nil))
-				log.Info("Serving", "device", r.Config.Device, "mesh", r.Config.Mesh, "addr", ln.Addr().String())
-				return r.Serve(c.Context, ln, log)
+				log.Info("Serving", "device", r.Config.Device, "mesh", r.Config.Mesh, "listen", ln.Addr().String(), "addr", addr)
+				return r.Serve(c.Context, ln, addr, log)
 			}),
 		},
 		{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path"
 	"strings"
@@ -12,12 +13,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func syncFlags(gossipDefault, listenDefault string) []cli.Flag {
+func syncFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "gossip", Value: gossipDefault, Usage: "`HOST:PORT` gossip binds (port 0 picks one)"},
-		&cli.StringFlag{Name: "listen", Value: listenDefault, Usage: "`HOST:PORT` this device serves objects on (TLS)"},
-		&cli.StringFlag{Name: "advertise", Usage: "`HOST` other devices reach this one at (default: the gossip host)"},
-		&cli.StringFlag{Name: "join", Usage: "gossip `ADDR,...` of devices to join (remembered ones are tried too)"},
+		&cli.StringFlag{Name: "gossip", Usage: "`HOST:PORT` gossip binds (default: what this device bound last time, else " + syncer.DefaultGossip + "; port 0 picks one and keeps it)"},
+		&cli.StringFlag{Name: "listen", Usage: "`HOST:PORT` this device serves objects on, TLS (default: what it bound last time, else " + syncer.DefaultListen + ")"},
+		&cli.StringFlag{Name: "advertise", Usage: "`HOST` other devices reach this one at (default: the bind host, or this machine's first network address when bound to all)"},
+		&cli.StringFlag{Name: "join", Usage: "gossip `ADDR,...` of devices to join (remembered ones and the remotes' are tried too)"},
 		&cli.BoolFlag{Name: "fast", Hidden: true, Usage: "short gossip intervals (loopback clusters)"},
 	}
 }
@@ -32,12 +33,25 @@ func sessionOptions(c *cli.Context, log *slog.Logger) syncer.Options {
 	return o
 }
 
+// aloneError says what a sync that reached nobody tried and what to do.
+func aloneError(res *syncer.Round) error {
+	tried := "no address is known: this device never met another one"
+	if len(res.Tried) > 0 {
+		tried = "none answered at " + strings.Join(res.Tried, ", ")
+	}
+	kept := ""
+	if !res.Committed.IsZero() {
+		kept = fmt.Sprintf(" (local changes are committed as %s)", res.Committed.Short())
+	}
+	return fmt.Errorf("%w%s: %s; start mesh daemon on another device and give its gossip address (its .mesh/gossip.addr) with --join HOST:PORT", syncer.ErrAlone, kept, tried)
+}
+
 func syncCommands(st *state) []*cli.Command {
 	return []*cli.Command{
 		{
 			Name:  "sync",
 			Usage: "one round with the mesh: commit local changes, announce, fetch every head heard of, merge, update the folder; exits when this device has them all",
-			Flags: append(syncFlags("127.0.0.1:0", "127.0.0.1:0"), jsonFlag,
+			Flags: append(syncFlags(), jsonFlag,
 				&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"}),
 			Action: repoAction(st, maxArgs("sync", 0), func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -53,19 +67,25 @@ func syncCommands(st *state) []*cli.Command {
 					return err
 				}
 				if st.json {
-					return st.printJSON(res)
-				}
-				if !res.Committed.IsZero() {
+					if err := st.printJSON(res); err != nil {
+						return err
+					}
+				} else if !res.Committed.IsZero() {
 					st.printf("committed %s\n", res.Committed.Short())
 				}
-				st.printf("in sync with %d devices at %s\n", len(res.Heads), res.Head.Short())
+				if res.Reached == 0 {
+					return aloneError(res)
+				}
+				if !st.json {
+					st.printf("in sync with %d devices at %s\n", res.Reached, res.Head.Short())
+				}
 				return nil
 			}),
 		},
 		{
 			Name:  "daemon",
 			Usage: "keep this folder in sync with the mesh until interrupted: serve, gossip, commit changes as they settle, fetch and merge",
-			Flags: append(syncFlags("0.0.0.0:7421", ":7420"),
+			Flags: append(syncFlags(),
 				&cli.StringSliceFlag{Name: "artifacts", Usage: "mirror the artifact branches matching `PATTERN` (artifacts/*): fetch each newer version published anywhere in the mesh, and serve it to the swarm"}),
 			Action: repoAction(st, maxArgs("daemon", 0), func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, nil))

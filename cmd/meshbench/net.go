@@ -340,7 +340,8 @@ func (b *bench) cluster() {
 }
 
 // meshOf makes n repositories of one new mesh under root: the first with
-// a commit of seed.txt, the others joined to it with nothing fetched.
+// a commit of seed.txt, the others joined to it (through a mesh serve
+// that stops again) with seed.txt fetched.
 func (b *bench) meshOf(root string, n int) []string {
 	dirs := make([]string, n)
 	for i := range dirs {
@@ -350,6 +351,8 @@ func (b *bench) meshOf(root string, n int) []string {
 	b.must(dirs[0], b.mesh, "init")
 	check(os.WriteFile(filepath.Join(dirs[0], "seed.txt"), []byte("seed\n"), 0o644))
 	b.must(dirs[0], b.mesh, "commit", "-m", "seed")
+	srv, _ := b.serve(dirs[0])
+	defer srv.stop()
 	tok, err := b.outputIn(dirs[0], b.mesh, "invite")
 	check(err)
 	for _, d := range dirs[1:] {

@@ -75,7 +75,7 @@ func publishAndServe(t *testing.T, delay time.Duration) *published {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, &slowListener{ln, delay}, nil) }()
+	go func() { done <- r.Serve(ctx, &slowListener{ln, delay}, ln.Addr().String(), nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	tok, err := r.Invite(ln.Addr().String())
 	if err != nil {

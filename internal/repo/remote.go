@@ -28,6 +28,11 @@ var remoteNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // AddRemote records a remote: a path to another repository, or
 // tls://HOST:PORT (with the device ID expected there, if known).
 func (r *Repo) AddRemote(ctx context.Context, name, url, device string) error {
+	return r.addRemote(ctx, name, RemoteConfig{URL: url, Device: device})
+}
+
+func (r *Repo) addRemote(ctx context.Context, name string, rc RemoteConfig) error {
+	url, device := rc.URL, rc.Device
 	if !remoteNameRE.MatchString(name) || strings.HasSuffix(name, ".lock") {
 		return fmt.Errorf("%q cannot name a remote: use letters, digits, '.', '_' and '-'", name)
 	}
@@ -39,8 +44,8 @@ func (r *Repo) AddRemote(ctx context.Context, name, url, device string) error {
 		device = d.String()
 	}
 	if addr, ok := strings.CutPrefix(url, tlsScheme); ok {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("%s: want tls://HOST:PORT: %v", url, err)
+		if err := remote.CheckDialAddr(addr); err != nil {
+			return fmt.Errorf("%s: want tls://HOST:PORT: %w", url, err)
 		}
 	} else {
 		abs, err := filepath.Abs(url)
@@ -56,7 +61,8 @@ func (r *Repo) AddRemote(ctx context.Context, name, url, device string) error {
 		if c.Remotes == nil {
 			c.Remotes = map[string]RemoteConfig{}
 		}
-		c.Remotes[name] = RemoteConfig{URL: url, Device: device}
+		rc.URL, rc.Device = url, device
+		c.Remotes[name] = rc
 		return nil
 	})
 }
@@ -443,26 +449,48 @@ func (r *Repo) AcceptPush(ctx context.Context, from remote.DeviceID, branch stri
 	return r.Refs.Update(ctx, ref, old, new, "push from "+from.String())
 }
 
-// ServeAddrFile, in .mesh, holds the address mesh serve listens on while
-// it runs (mesh invite puts it in the token).
+// ServeAddrFile, in .mesh, holds the address other devices reach mesh
+// serve (or a daemon's server) at while it runs: mesh invite puts it in
+// the token.
 const ServeAddrFile = "serve.addr"
 
+// ErrServing is the kind of error for a second process that would serve
+// a repository another one serves already.
+var ErrServing = errors.New("another mesh process serves this repository")
+
+// LockServing takes .mesh/serve.lock, held by the one process that serves
+// the repository (mesh serve, sync or daemon) for as long as it runs: two
+// would announce and fetch over each other, and the one that stops first
+// would remove the other's address files. The kernel drops the lock of a
+// killed process.
+func (r *Repo) LockServing() (*object.Lock, error) {
+	l, pid, err := object.TryLock(filepath.Join(r.Meta, "serve.lock"))
+	if errors.Is(err, object.ErrLocked) {
+		holder := "another mesh process"
+		if pid != "" {
+			holder += " (pid " + pid + ")"
+		}
+		return nil, fmt.Errorf("%s already serves %s (mesh serve, sync or daemon): %w; stop it first: one process serves a repository at a time, and a running daemon syncs it by itself", holder, r.Root, ErrServing)
+	}
+	return l, err
+}
+
 // Serve answers the devices of this mesh on ln until ctx ends: fetches,
-// and pushes of their own device refs. Its address is in .mesh/serve.addr
-// while it runs.
-func (r *Repo) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
-	return r.ServeTracking(ctx, ln, log, remote.NewTracker())
+// and pushes of their own device refs. addr (what other devices dial) is
+// in .mesh/serve.addr while it runs.
+func (r *Repo) Serve(ctx context.Context, ln net.Listener, addr string, log *slog.Logger) error {
+	return r.ServeTracking(ctx, ln, addr, log, remote.NewTracker())
 }
 
 // ServeTracking is Serve with the tracker given (a daemon's knows of the
 // devices gossip names).
-func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, log *slog.Logger, t *remote.Tracker) error {
+func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, addr string, log *slog.Logger, t *remote.Tracker) error {
 	auth, err := r.Auth()
 	if err != nil {
 		return err
 	}
 	addrFile := filepath.Join(r.Meta, ServeAddrFile)
-	if err := object.WriteFileAtomic(addrFile, []byte(ln.Addr().String()+"\n"), 0o644, false); err != nil {
+	if err := object.WriteFileAtomic(addrFile, []byte(addr+"\n"), 0o644, false); err != nil {
 		return err
 	}
 	defer os.Remove(addrFile)
@@ -476,21 +504,38 @@ func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, log *slog.Log
 	return s.Serve(ctx, ln)
 }
 
+// GossipAddrFile, in .mesh, holds the gossip address of the running
+// mesh sync or daemon (mesh invite puts it in the token too).
+const GossipAddrFile = "gossip.addr"
+
+// ErrNoAddr is the kind of error for an invite that would not say where
+// the new device fetches from.
+var ErrNoAddr = errors.New("no address to fetch from")
+
 // Invite makes a token for a new device: the mesh secret, the chunking,
-// and where to fetch from (addr, or the running mesh serve's address).
+// and where to fetch from: addr, or the address the running mesh serve or
+// daemon advertises (and its gossip address, so the new device's first
+// sync finds the mesh). An address no other device could dial is refused.
 func (r *Repo) Invite(addr string) (string, error) {
 	m, err := r.Mesh()
 	if err != nil {
 		return "", err
 	}
 	if addr == "" {
-		if b, err := os.ReadFile(filepath.Join(r.Meta, ServeAddrFile)); err == nil {
-			addr = strings.TrimSpace(string(b))
+		b, err := os.ReadFile(filepath.Join(r.Meta, ServeAddrFile))
+		if err != nil {
+			return "", fmt.Errorf("no mesh serve or daemon runs in %s, so the token would not say where to fetch from: %w; start one (mesh daemon) or give --addr HOST:PORT, the address the new device reaches this one at", r.Root, ErrNoAddr)
 		}
+		addr = strings.TrimSpace(string(b))
 	}
-	inv := remote.Invite{Mesh: m, Chunking: r.Config.Chunking, Addr: addr}
-	if addr != "" {
-		inv.Device = r.Config.Device
+	if err := remote.CheckDialAddr(addr); err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
+	inv := remote.Invite{Mesh: m, Chunking: r.Config.Chunking, Addr: addr, Device: r.Config.Device}
+	if b, err := os.ReadFile(filepath.Join(r.Meta, GossipAddrFile)); err == nil {
+		if g := strings.TrimSpace(string(b)); remote.CheckDialAddr(g) == nil {
+			inv.Gossip = g
+		}
 	}
 	return inv.Token(), nil
 }
@@ -505,34 +550,53 @@ type JoinResult struct {
 }
 
 // Join creates a repository in dir as a new device of the mesh the token
-// names and, when the token carries an address, adds that device as
-// remote "origin", fetches its history and checks out its main branch
-// (like git clone).
+// names, adds the inviting device as remote "origin" (with its gossip
+// address, a seed for sync), fetches its history and checks out its main
+// branch (like git clone). When the token's device cannot be reached or
+// the fetch fails, what Join created is removed again: nothing is left
+// half-made.
 func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 	inv, err := remote.ParseInvite(token)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := Init(dir, &inv)
+	if inv.Addr == "" {
+		return nil, nil, fmt.Errorf("the token says nowhere to fetch from (made while no mesh serve or daemon ran): %w; ask for a new one, made with mesh invite --addr HOST:PORT or while mesh daemon runs", ErrNoAddr)
+	}
+	if err := remote.CheckDialAddr(inv.Addr); err != nil {
+		return nil, nil, fmt.Errorf("the token's address: %w; ask for a new one, made with mesh invite --addr HOST:PORT", err)
+	}
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	res := &JoinResult{Root: r.Root, Device: r.Config.Device, Mesh: r.Config.Mesh}
-	if inv.Addr == "" {
-		return r, res, nil
+	_, statErr := os.Stat(abs)
+	madeDir := isNotExist(statErr)
+	r, err := Init(abs, &inv)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := r.AddRemote(ctx, "origin", tlsScheme+inv.Addr, inv.Device); err != nil {
-		return r, res, err
+	undo := func(err error) (*Repo, *JoinResult, error) {
+		r.Close()
+		os.RemoveAll(r.Meta)
+		if madeDir {
+			os.Remove(abs)
+		}
+		return nil, nil, fmt.Errorf("join: %w; nothing was created in %s", err, abs)
+	}
+	res := &JoinResult{Root: r.Root, Device: r.Config.Device, Mesh: r.Config.Mesh}
+	if err := r.addRemote(ctx, "origin", RemoteConfig{URL: tlsScheme + inv.Addr, Device: inv.Device, Gossip: inv.Gossip}); err != nil {
+		return undo(err)
 	}
 	fetched, err := r.Fetch(ctx, "origin")
 	if err != nil {
-		return r, res, fmt.Errorf("%w; the repository at %s is made; run mesh pull there to try again", err, r.Root)
+		return undo(err)
 	}
 	res.Fetched = fetched[0]
 	if _, ok := res.Fetched.Refs["remotes/origin/main"]; ok {
 		m, err := r.Merge(ctx, "remotes/origin/main", MergeOptions{})
 		if err != nil {
-			return r, res, err
+			return r, res, fmt.Errorf("%w; the repository at %s holds the history: move what is in the way and run mesh merge remotes/origin/main there", err, r.Root)
 		}
 		res.Head = m.ID
 	}

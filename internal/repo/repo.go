@@ -54,6 +54,9 @@ type Config struct {
 type RemoteConfig struct {
 	URL    string `json:"url"`
 	Device string `json:"device,omitempty"`
+	// Gossip is the gossip address of that device when it runs a daemon
+	// (from the invite token): mesh sync and daemon join the mesh there.
+	Gossip string `json:"gossip,omitempty"`
 }
 
 // Repo is an open repository.

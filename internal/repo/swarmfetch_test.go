@@ -23,7 +23,7 @@ func serveSlow(t *testing.T, r *Repo, delay time.Duration) string {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(sctx, &slowListener{ln, delay}, nil) }()
+	go func() { done <- r.Serve(sctx, &slowListener{ln, delay}, ln.Addr().String(), nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }

@@ -23,9 +23,8 @@ var Debounce = 500 * time.Millisecond
 // GossipQuiet is how long a daemon lets news settle before a round.
 var GossipQuiet = 150 * time.Millisecond
 
-// Rejoin is how often a daemon runs a round anyway and, if it is alone,
-// tries the devices it remembers again: a partition longer than
-// memberlist's suspicion timeout does not heal by itself.
+// Rejoin is how often a daemon runs a round anyway (devices it lost are
+// dialed again on their own backoff, see rejoin).
 var Rejoin = 10 * time.Second
 
 // Run syncs until ctx ends: a round when gossip brings a newer head, when
@@ -67,6 +66,8 @@ func (s *Session) Run(ctx context.Context) error {
 	gossipQuiet.Stop()
 	tick := time.NewTicker(Rejoin)
 	defer tick.Stop()
+	retry := time.NewTicker(RetryMin)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -113,17 +114,20 @@ func (s *Session) Run(ctx context.Context) error {
 			gossipQuiet.Reset(GossipQuiet)
 		case <-gossipQuiet.C:
 			round("gossip")
-		case <-tick.C:
+		case <-retry.C:
 			s.rejoin()
+		case <-tick.C:
 			round("timer")
 		}
 	}
 }
 
 // rejoin tries, in the background, the devices that gossip says are
-// gone, and when alone also the ones remembered and given with --join:
+// gone, and when alone also the seeds (remembered devices, --join, the
+// remotes' gossip addresses), each address with its own backoff:
 // memberlist never probes a dead node again, so without this the two
-// sides of a healed partition would stay apart for good.
+// sides of a healed partition, or two devices restarted one after the
+// other, would stay apart for good.
 func (s *Session) rejoin() {
 	if !s.joining.CompareAndSwap(false, true) {
 		return // the last attempt is still dialing
@@ -134,11 +138,9 @@ func (s *Session) rejoin() {
 			addrs = append(addrs, p.GossipAddr)
 		}
 	}
+	addrs = s.retry.due(addrs, time.Now())
 	if s.alone() {
-		for _, p := range LoadPeers(s.Repo.Meta) {
-			addrs = append(addrs, p.GossipAddr)
-		}
-		addrs = append(addrs, s.opts.Join...)
+		addrs = append(addrs, s.seeds(false)...)
 	}
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
@@ -150,7 +152,7 @@ func (s *Session) rejoin() {
 	}
 	go func() {
 		defer s.joining.Store(false)
-		if n, err := s.Node.Join(addrs); n > 0 {
+		if n, err := joinEach(s.Node, addrs, &s.retry); n > 0 {
 			s.Log.Info("Rejoined", "devices", n)
 		} else {
 			s.Log.Debug("No device answered", "tried", addrs, "error", err)

@@ -29,15 +29,17 @@ import (
 
 // Options start a Session.
 type Options struct {
-	// Listen is where mesh serve's TLS listens (port 0 picks one).
+	// Listen is where mesh serve's TLS listens, and Gossip where
+	// memberlist binds (host:port; port 0 picks one); "" binds what this
+	// device bound last time, else DefaultListen and DefaultGossip (see
+	// addrs.go).
 	Listen string
-	// Gossip is where memberlist binds (host:port; port 0 picks one).
 	Gossip string
 	// Advertise is the host other devices dial for both; default: the
-	// bind host (which must then not be unspecified).
+	// bind host, or an interface address when that is unspecified.
 	Advertise string
 	// Join lists gossip addresses of devices to join, besides the ones
-	// remembered in .mesh/peers.json.
+	// remembered in .mesh/peers.json and the remotes' gossip addresses.
 	Join []string
 	Log  *slog.Logger
 	// Fast shortens gossip intervals (loopback clusters, tests).
@@ -52,7 +54,7 @@ type Options struct {
 
 // Files in .mesh a session keeps.
 const (
-	GossipAddrFile = "gossip.addr"
+	GossipAddrFile = repo.GossipAddrFile
 	PeersFile      = "peers.json"
 )
 
@@ -64,7 +66,10 @@ type Session struct {
 	cancel   context.CancelFunc
 	serving  sync.WaitGroup
 	serveErr error
-	joining  atomic.Bool // a rejoin is dialing
+	lock     *object.Lock // .mesh/serve.lock
+	joining  atomic.Bool  // a rejoin is dialing
+	retry    backoff      // addresses that did not answer
+	started  time.Time
 
 	ctx          context.Context             // ends at Close
 	fetchAddr    string                      // where this device serves
@@ -76,16 +81,22 @@ type Session struct {
 	passed       map[object.ID]bool   // versions older than their branch's tip
 }
 
-func splitHostPort(addr string) (string, int, error) {
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
+// listen binds the first candidate that is free.
+func listen(cands []string) (net.Listener, error) {
+	var errs []error
+	for _, a := range cands {
+		ln, err := net.Listen("tcp", a)
+		if err == nil {
+			return ln, nil
+		}
+		errs = append(errs, fmt.Errorf("listen on %s: %w", a, err))
 	}
-	port, err := strconv.Atoi(p)
-	return host, port, err
+	return nil, errors.Join(errs...)
 }
 
-// Start serves the repository over TLS, starts gossip and joins.
+// Start serves the repository over TLS, starts gossip and joins: the
+// devices given, the ones remembered and the remotes' gossip addresses.
+// One process serves a repository at a time (Repo.LockServing).
 func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	log := o.Log
 	if log == nil {
@@ -95,70 +106,137 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	lock, err := r.LockServing()
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
+		return nil, err
 	}
-	gHost, gPort, err := splitHostPort(o.Gossip)
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Release()
+		}
+	}()
+	mem := LoadAddrs(r.Meta)
+	if o.Advertise == "" {
+		o.Advertise = mem.Advertise
+	}
+	ln, err := listen(bindCandidates(o.Listen, mem.Listen, DefaultListen))
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("--gossip %s: %w", o.Gossip, err)
+		return nil, err
 	}
-	adv := o.Advertise
-	if adv == "" {
-		adv = gHost
+	defer func() {
+		if !ok {
+			ln.Close()
+		}
+	}()
+	lHost, lPort, _ := splitHostPort(ln.Addr().String())
+	if o.Listen != "" {
+		lHost, _, _ = splitHostPort(o.Listen)
 	}
-	if ip := net.ParseIP(adv); adv == "" || (ip != nil && ip.IsUnspecified()) {
-		ln.Close()
-		return nil, fmt.Errorf("listening on all addresses, mesh needs --advertise HOST: the address other devices reach this one at")
-	}
-	_, lPort, _ := splitHostPort(ln.Addr().String())
 	fp := sha256.Sum256(auth.Identity.DER)
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Session{opts: o, ctx: sctx, cancel: cancel, passed: map[object.ID]bool{}}
+	s := &Session{opts: o, ctx: sctx, cancel: cancel, passed: map[object.ID]bool{}, lock: lock, started: time.Now()}
 	s.Repo, s.Log, s.Me = r, log, auth.Identity.ID.String()
-	s.fetchAddr = net.JoinHostPort(adv, strconv.Itoa(lPort))
+
+	// Gossip first: its bind decides the advertised host, which the
+	// server's address shares when it listens on every address.
+	var node *gossip.Node
+	var gossipBound string
+	var errs []error
+	for _, cand := range bindCandidates(o.Gossip, mem.Gossip, DefaultGossip) {
+		gHost, gPort, err := splitHostPort(cand)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("--gossip %s: %w", cand, err)
+		}
+		adv, err := advertiseHost(gHost, o.Advertise)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		fetchHost := lHost
+		if remote.Unspecified(fetchHost) || o.Advertise != "" {
+			fetchHost = adv
+		}
+		s.fetchAddr = net.JoinHostPort(fetchHost, strconv.Itoa(lPort))
+		node, err = gossip.Start(gossip.Config{
+			Device: s.Me, Key: auth.Identity.Key,
+			DeviceOf:  func(pub ed25519.PublicKey) string { return remote.DeviceIDOf(pub).String() },
+			SecretKey: auth.Mesh.GossipKey(), Label: auth.Mesh.ID(),
+			BindAddr: gHost, BindPort: gPort, AdvertiseAddr: adv,
+			FetchAddr: s.fetchAddr, CertFP: hex.EncodeToString(fp[:16]),
+			Fast: o.Fast, Log: log, Transport: o.Transport,
+		})
+		if err == nil {
+			gossipBound = net.JoinHostPort(gHost, strconv.Itoa(node.Port()))
+			if o.Gossip == "" && cand != bindCandidates("", mem.Gossip, DefaultGossip)[0] {
+				log.Warn("Gossip port taken; using another, kept from now on", "tried", errors.Join(errs...), "gossip", gossipBound)
+			}
+			break
+		}
+		errs = append(errs, err)
+	}
+	if node == nil {
+		cancel()
+		return nil, errors.Join(errs...)
+	}
 	s.Advertise = s.fetchAddr
+	s.Node = node
+	s.node.Store(node)
 	tracker := remote.NewTracker()
 	tracker.Known = s.knownHolders
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		s.serveErr = r.ServeTracking(sctx, ln, log, tracker)
+		s.serveErr = r.ServeTracking(sctx, ln, s.fetchAddr, log, tracker)
 	}()
-	node, err := gossip.Start(gossip.Config{
-		Device: s.Me, Key: auth.Identity.Key,
-		DeviceOf:  func(pub ed25519.PublicKey) string { return remote.DeviceIDOf(pub).String() },
-		SecretKey: auth.Mesh.GossipKey(), Label: auth.Mesh.ID(),
-		BindAddr: gHost, BindPort: gPort, AdvertiseAddr: adv,
-		FetchAddr: s.fetchAddr, CertFP: hex.EncodeToString(fp[:16]),
-		Fast: o.Fast, Log: log, Transport: o.Transport,
-	})
-	if err != nil {
-		s.stopServing()
+	ok = true
+	// Remember what was bound, so the next start (and the other devices'
+	// memory of this one) stays right.
+	listenBound := net.JoinHostPort(lHost, strconv.Itoa(lPort))
+	if err := saveAddrs(r.Meta, Addrs{Listen: listenBound, Gossip: gossipBound, Advertise: o.Advertise}); err != nil {
+		s.Close()
 		return nil, err
 	}
-	s.Node = node
-	s.node.Store(node)
 	if err := object.WriteFileAtomic(filepath.Join(r.Meta, GossipAddrFile), []byte(node.Addr()+"\n"), 0o644, false); err != nil {
 		s.Close()
 		return nil, err
 	}
-	join := append([]string(nil), o.Join...)
-	for _, p := range LoadPeers(r.Meta) {
-		if p.GossipAddr != "" {
-			join = append(join, p.GossipAddr)
-		}
-	}
-	if len(join) > 0 {
-		if n, err := node.Join(join); err != nil {
+	if join := s.seeds(true); len(join) > 0 {
+		if n, err := joinEach(node, join, &s.retry); err != nil {
 			log.Warn("No device answered", "tried", join, "error", err)
 		} else {
 			log.Info("Joined", "devices", n)
 		}
 	}
-	log.Info("Syncing", "device", s.Me, "gossip", node.Addr(), "fetch", net.JoinHostPort(adv, strconv.Itoa(lPort)))
+	log.Info("Syncing", "device", s.Me, "gossip", node.Addr(), "fetch", s.fetchAddr)
 	return s, nil
+}
+
+// seeds are the gossip addresses to dial when this device is alone: the
+// ones given with --join, every device remembered, and the remotes'
+// gossip addresses (origin after mesh join). With all, the ones in
+// backoff are included too.
+func (s *Session) seeds(all bool) []string {
+	addrs := append([]string(nil), s.opts.Join...)
+	for _, p := range LoadPeers(s.Repo.Meta) {
+		if p.GossipAddr != "" && p.Device != s.Me {
+			addrs = append(addrs, p.GossipAddr)
+		}
+	}
+	for _, rc := range s.Repo.Config.Remotes {
+		if rc.Gossip != "" {
+			addrs = append(addrs, rc.Gossip)
+		}
+	}
+	own := s.Node.Addr()
+	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == own })
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	if !all {
+		addrs = s.retry.due(addrs, time.Now())
+	}
+	return addrs
 }
 
 func (s *Session) stopServing() {
@@ -177,6 +255,7 @@ func (s *Session) Close() error {
 	}
 	s.stopServing()
 	os.Remove(filepath.Join(s.Repo.Meta, GossipAddrFile))
+	s.lock.Release()
 	return errors.Join(err, s.serveErr)
 }
 
@@ -185,7 +264,8 @@ func (s *Session) SavePeers() {
 	if s.Node == nil {
 		return
 	}
-	b, _ := json.MarshalIndent(s.Node.Peers(), "", "  ")
+	ps := mergePeers(LoadPeers(s.Repo.Meta), s.Node.Peers())
+	b, _ := json.MarshalIndent(ps, "", "  ")
 	object.WriteFileAtomic(filepath.Join(s.Repo.Meta, PeersFile), append(b, '\n'), 0o644, false)
 }
 
@@ -204,7 +284,15 @@ func LoadPeers(meta string) []gossip.Peer {
 // of, waiting for news between rounds; then it stays (up to Linger) until
 // every live device has announced a head containing this one's, so that
 // the work it brought does not leave with it. The context bounds it all.
-func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
+func (s *Session) SyncUntilDone(ctx context.Context) (r *Round, err error) {
+	defer func() {
+		if r != nil {
+			r.Reached, r.Tried = s.reached(), s.seeds(true)
+			if r.Tried == nil {
+				r.Tried = []string{}
+			}
+		}
+	}()
 	// Give push/pull a moment to bring the head vector in before the
 	// first round decides there is nothing to do.
 	settle := time.NewTimer(500 * time.Millisecond)
@@ -220,7 +308,7 @@ func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 		fetched     []string
 	)
 	for {
-		r, err := s.Once(ctx)
+		r, err = s.Once(ctx)
 		if r != nil {
 			// The result speaks for the whole sync, not its last round.
 			if !r.Committed.IsZero() {
@@ -259,6 +347,21 @@ func (s *Session) SyncUntilDone(ctx context.Context) (*Round, error) {
 		}
 	}
 }
+
+// reached counts the devices this session has been in contact with:
+// alive in the gossip now, or heard from since it started.
+func (s *Session) reached() int {
+	n := 0
+	for _, p := range s.Node.Peers() {
+		if p.Alive || p.LastContact.After(s.started) {
+			n++
+		}
+	}
+	return n
+}
+
+// ErrAlone is the kind of error for a sync that reached no other device.
+var ErrAlone = errors.New("reached no other device of the mesh")
 
 // Linger bounds how long mesh sync waits for the other devices to take
 // in its head once it has theirs.

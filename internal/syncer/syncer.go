@@ -49,6 +49,10 @@ type Round struct {
 	Head      object.ID            `json:"head"`
 	Missing   map[string]string    `json:"missing,omitempty"` // device → why its head is not here
 	Heads     map[string]object.ID `json:"heads"`             // device → head heard of
+	// Reached counts the devices this session was in contact with
+	// (SyncUntilDone); Tried lists the gossip addresses it dialed.
+	Reached int      `json:"reached"`
+	Tried   []string `json:"tried"`
 }
 
 // Done reports whether HEAD now contains every head heard of: all were
