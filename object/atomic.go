@@ -29,9 +29,21 @@ const TempPrefix = ".tmp-"
 // it the rename is still atomic but durability is left to the OS, as git and
 // restic do for working-tree files.
 func CreateAtomic(path string, perm os.FileMode, sync bool) (*AtomicFile, error) {
+	return CreateAtomicIn("", path, perm, sync)
+}
+
+// CreateAtomicIn is CreateAtomic with the temporary file in tmpDir (""
+// means path's directory), which must be on path's filesystem: a working
+// tree's updates keep theirs in .mesh/tmp, where no scan sees a half-written
+// file and the next command sweeps what a killed one left. Commit fails
+// with syscall.EXDEV when tmpDir is on another filesystem.
+func CreateAtomicIn(tmpDir, path string, perm os.FileMode, sync bool) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
+	}
+	if tmpDir != "" {
+		dir = tmpDir
 	}
 	// A raw exclusive open with the final permissions (the umask applies,
 	// as for git's checkout): os.CreateTemp would add a chmod and poller

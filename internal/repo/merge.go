@@ -234,14 +234,9 @@ func (r *Repo) advance(ctx context.Context, h object.Head, headTree object.ID, s
 	if err != nil {
 		return err
 	}
-	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index}); err != nil {
-		return err
-	}
-	if err := r.moveHead(ctx, h, commit, msg); err != nil {
-		return err
-	}
-	snap.Index.Save(r.indexPath())
-	return nil
+	op, _, _ := strings.Cut(msg, ":")
+	in := intent{Op: op, From: headTree, To: c.Tree, Head: &headMove{Branch: h.Branch, Old: h.ID, New: commit, Msg: msg}}
+	return r.update(ctx, in, changes, snap, nil)
 }
 
 // independent drops zero IDs, duplicates and every commit another one of

@@ -8,20 +8,21 @@ import (
 	"github.com/mesh-sync/mesh/remote"
 )
 
-// joined makes a second repository of r's mesh (no address: no fetch).
+// joined makes a second repository of r's mesh, as a token would, with
+// nothing fetched (Join itself needs a device to fetch from).
 func joined(t *testing.T, r *Repo) *Repo {
 	t.Helper()
-	tok, err := r.Invite("")
+	m, err := r.Mesh()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, res, err := Join(ctx, tok, t.TempDir())
+	b, err := Init(t.TempDir(), &remote.Invite{Mesh: m, Chunking: r.Config.Chunking})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	if res.Mesh != r.Config.Mesh || b.Config.Chunking != r.Config.Chunking || res.Device == r.Config.Device {
-		t.Fatalf("joined %+v", res)
+	if b.Config.Mesh != r.Config.Mesh || b.Config.Chunking != r.Config.Chunking || b.Config.Device == r.Config.Device {
+		t.Fatalf("joined %+v", b.Config)
 	}
 	return b
 }

@@ -213,7 +213,17 @@ func Open(dir string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{Root: root, Meta: meta, Config: cfg, Store: st, Refs: object.OpenRefs(meta), chunker: ch, Now: time.Now}, nil
+	r := &Repo{Root: root, Meta: meta, Config: cfg, Store: st, Refs: object.OpenRefs(meta), chunker: ch, Now: time.Now}
+	if _, err := os.Stat(filepath.Join(meta, opFile)); err == nil {
+		// A killed process left an update of the working tree half
+		// done: finish it now, before anything reads the tree, unless a
+		// live process holds the lock (the update is its own, under way).
+		if l, _, err := object.TryLock(r.lockPath()); err == nil {
+			r.finishInterrupted(context.Background()) // an error shows again at the next Lock
+			l.Release()
+		}
+	}
+	return r, nil
 }
 
 // Close releases the store.
@@ -223,12 +233,29 @@ func (r *Repo) Close() error { return r.Store.Close() }
 // the repository lock.
 var LockWait = 60 * time.Second
 
-// Lock takes the repository lock that serialises commands which write.
+// Lock takes the repository lock that serialises commands which write,
+// then finishes an update of the working tree that a killed process left
+// recorded (see intent.go), so every writer starts from a whole tree.
 func (r *Repo) Lock(ctx context.Context) (*object.Lock, error) {
-	ctx, cancel := context.WithTimeout(ctx, LockWait)
-	defer cancel()
-	return object.AcquireLock(ctx, filepath.Join(r.Meta, "lock"))
+	l, err := r.lockOnly(ctx, LockWait)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.finishInterrupted(ctx); err != nil {
+		l.Release()
+		return nil, err
+	}
+	return l, nil
 }
+
+// lockOnly takes the repository lock, waiting up to wait.
+func (r *Repo) lockOnly(ctx context.Context, wait time.Duration) (*object.Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return object.AcquireLock(ctx, r.lockPath())
+}
+
+func (r *Repo) lockPath() string { return filepath.Join(r.Meta, "lock") }
 
 func (r *Repo) indexPath() string { return filepath.Join(r.Meta, "index") }
 

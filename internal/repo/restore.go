@@ -60,11 +60,10 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 			return nil, fmt.Errorf("restore to %s: %w", dst, err)
 		}
 		res.To = dst
-		changes, err := object.DiffTrees(r.Store, object.ZeroID, sc.Tree)
+		changes, err := r.restoreToPlan(ctx, dst, sc.Tree, paths)
 		if err != nil {
 			return nil, err
 		}
-		changes = filterPaths(changes, paths)
 		o.Meter.SetTotal(countFiles(changes))
 		if err := worktree.Apply(ctx, dst, changes, worktree.ApplyOptions{Store: r.Store, Meter: o.Meter}); err != nil {
 			return nil, err
@@ -115,12 +114,69 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 		return nil, blockedError("restore", blocked)
 	}
 	o.Meter.SetTotal(countFiles(keep))
-	if err := worktree.Apply(ctx, r.Root, keep, worktree.ApplyOptions{Store: r.Store, Meter: o.Meter, Index: snap.Index}); err != nil {
+	in := intent{Op: "restore", From: headTree, To: sc.Tree, Paths: paths}
+	if err := r.update(ctx, in, keep, snap, o.Meter); err != nil {
 		return nil, err
 	}
-	snap.Index.Save(r.indexPath())
 	res.Written, res.Removed = tally(keep)
 	return res, nil
+}
+
+// restoreToPlan is what restoring tree (limited to paths) into the folder
+// dst writes: what dst lacks. What it holds already with the same content
+// stays (restore --to run twice, or again after it was killed, succeeds);
+// its own files that the tree lacks stay too; a path it holds with other
+// content is refused, before anything is written. Temporary files that a
+// killed restore left beside a file of the tree are removed.
+func (r *Repo) restoreToPlan(ctx context.Context, dst string, tree object.ID, paths []string) ([]object.Change, error) {
+	snap, err := worktree.Scan(ctx, dst, worktree.ScanOptions{Sink: object.HashSink{}, Chunker: r.chunker, NoIgnore: true})
+	if err != nil {
+		return nil, err
+	}
+	there, err := object.DiffTrees(overlay{snap, r.Store}, snap.Root, tree)
+	if err != nil {
+		return nil, err
+	}
+	var todo []object.Change
+	var clash []string
+	for _, c := range filterPaths(there, paths) {
+		switch {
+		case c.New == nil:
+			if c.Old.Kind != object.KindDir && r.leftByRestore(tree, c.Path) {
+				os.Remove(filepath.Join(dst, filepath.FromSlash(c.Path)))
+			}
+		case c.Old == nil, c.Old.Kind == object.KindDir && c.New.Kind == object.KindDir:
+			todo = append(todo, c)
+		default:
+			clash = append(clash, c.Path)
+		}
+	}
+	if len(clash) > 0 {
+		sort.Strings(clash)
+		more := ""
+		if len(clash) > 10 {
+			more = fmt.Sprintf(" and %d more", len(clash)-10)
+			clash = clash[:10]
+		}
+		return nil, fmt.Errorf("restore --to %s: %s%s there differ from the commit: %w; restore into an empty folder, or move them away", dst, strings.Join(clash, ", "), more, worktree.ErrWouldOverwrite)
+	}
+	return todo, nil
+}
+
+// leftByRestore reports whether p is a temporary file mesh writes beside
+// a file of tree (".tmp-NAME-RANDOM" or ".tmp-NAME-link").
+func (r *Repo) leftByRestore(tree object.ID, p string) bool {
+	dir, base := "", p
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, base = p[:i+1], p[i+1:]
+	}
+	stem, ok := strings.CutPrefix(base, object.TempPrefix)
+	i := strings.LastIndexByte(stem, '-')
+	if !ok || i <= 0 {
+		return false
+	}
+	_, err := object.Lookup(r.Store, tree, dir+stem[:i])
+	return err == nil
 }
 
 func blockedError(op string, paths []string) error {
@@ -241,13 +297,15 @@ func (r *Repo) Checkout(ctx context.Context, rev string, meter *progress.Meter) 
 		return nil, blockedError("checkout of "+rev, blocked)
 	}
 	meter.SetTotal(countFiles(changes))
-	if err := worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Meter: meter, Index: snap.Index}); err != nil {
+	h, err := r.Head()
+	if err != nil {
 		return nil, err
 	}
-	if err := r.Refs.SetHead(ctx, branch, target, "checkout: moving to "+rev); err != nil {
+	in := intent{Op: "checkout", From: headTree, To: tc.Tree,
+		Head: &headMove{Attach: true, Branch: branch, Old: h.ID, New: target, Msg: "checkout: moving to " + rev}}
+	if err := r.update(ctx, in, changes, snap, meter); err != nil {
 		return nil, err
 	}
-	snap.Index.Save(r.indexPath())
 	res := &CheckoutResult{ID: target, Branch: branch}
 	res.Written, res.Removed = tally(changes)
 	return res, nil

@@ -56,12 +56,10 @@ func (r *Repo) scanHashOnly(ctx context.Context, keepIndex bool) (*worktree.Snap
 	if snap.HashedFiles > 0 {
 		// Remember what was just hashed, if no writer is busy; the stat
 		// cache only maps stat to content, so it is right whatever HEAD is.
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-		if l, err := r.Lock(lctx); err == nil {
+		if l, err := r.lockOnly(ctx, 10*time.Millisecond); err == nil {
 			snap.Index.Save(r.indexPath())
 			l.Release()
 		}
-		cancel()
 	}
 	return snap, nil
 }

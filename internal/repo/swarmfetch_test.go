@@ -45,8 +45,7 @@ func fsckClean(t *testing.T, r *Repo) {
 // comes from the author alone: it is not worth a swarm.
 func TestFetchSpreadsOverSwarm(t *testing.T) {
 	a := newRepo(t)
-	// Devices of a's mesh, made before a serves (an invite then names no
-	// address, so joining fetches nothing).
+	// Devices of a's mesh, made before a serves, with nothing fetched.
 	holder, d, e := joined(t, a), joined(t, a), joined(t, a)
 	big := make([]byte, 40<<20)
 	rand.New(rand.NewSource(3)).Read(big)

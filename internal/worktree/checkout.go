@@ -32,6 +32,12 @@ type ApplyOptions struct {
 	// Index, when set, receives the stat of every file written, so the next
 	// scan does not read them back.
 	Index *Index
+	// TempDir holds the files being written until each is renamed into
+	// place ("" means each file's own directory). For a working tree it
+	// is inside .mesh, so a killed write leaves nothing a scan would
+	// commit; a directory on another filesystem (a mount inside the tree)
+	// gets its temporary files beside them instead.
+	TempDir string
 }
 
 // Apply changes the folder at root as the changes say. The caller
@@ -172,14 +178,27 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 		if err != nil {
 			return IndexEntry{}, fmt.Errorf("symlink %s: %w", c.Path, err)
 		}
-		tmp := filepath.Join(filepath.Dir(p), object.TempPrefix+filepath.Base(p)+"-link")
-		os.Remove(tmp)
-		if err := os.Symlink(string(target), tmp); err != nil {
-			return IndexEntry{}, fmt.Errorf("create symlink %s: %w", p, err)
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		link := func(dir string) error {
+			tmp := filepath.Join(dir, object.TempPrefix+filepath.Base(p)+"-link")
 			os.Remove(tmp)
-			return IndexEntry{}, fmt.Errorf("create symlink %s: %w", p, err)
+			if err := os.Symlink(string(target), tmp); err != nil {
+				return fmt.Errorf("create symlink %s: %w", p, err)
+			}
+			if err := os.Rename(tmp, p); err != nil {
+				os.Remove(tmp)
+				return fmt.Errorf("create symlink %s: %w", p, err)
+			}
+			return nil
+		}
+		err = errXDev
+		if o.TempDir != "" {
+			err = link(o.TempDir)
+		}
+		if errors.Is(err, syscall.EXDEV) {
+			err = link(filepath.Dir(p))
+		}
+		if err != nil {
+			return IndexEntry{}, err
 		}
 		o.Meter.Add(1, 0)
 		return IndexEntry{}, nil
@@ -194,35 +213,11 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 			return IndexEntry{}, fmt.Errorf("chmod %s: %w", p, err)
 		}
 	} else {
-		a, err := object.CreateAtomic(p, perm, false)
+		err := writeFile(ctx, o, o.TempDir, c, p, perm)
+		if o.TempDir != "" && errors.Is(err, syscall.EXDEV) {
+			err = writeFile(ctx, o, "", c, p, perm)
+		}
 		if err != nil {
-			return IndexEntry{}, fmt.Errorf("write %s: %w", p, err)
-		}
-		defer a.Abort()
-		reused, err := reuseChunks(ctx, o, c, p, a.File)
-		if err != nil {
-			return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
-		}
-		if !reused {
-			if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
-				return IndexEntry{}, fmt.Errorf("write %s: %w", c.Path, err)
-			}
-		}
-		if err := unchangedSinceScan(o.Index, c, p); err != nil {
-			return IndexEntry{}, err
-		}
-		if e.Size >= reuseMin && c.Old != nil && c.Old.Kind != object.KindDir {
-			// On ext4, a rename over an existing file makes the kernel
-			// start writing the new one out at once (auto_da_alloc), and the
-			// next fsync (the ref) then waits for it: 1.3 s for 1 GiB. So
-			// the old version, which is committed (the caller checked), is
-			// removed first, as git's checkout does; a crash in between
-			// leaves the path missing, restorable from HEAD, never torn.
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return IndexEntry{}, fmt.Errorf("replace %s: %w", p, err)
-			}
-		}
-		if err := a.Commit(); err != nil {
 			return IndexEntry{}, err
 		}
 	}
@@ -236,6 +231,48 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 	}
 	st := statOf(fi)
 	return IndexEntry{Kind: e.Kind, Size: st.size, Mtime: st.mtime, Ctime: st.ctime, Inode: st.inode, ID: e.ID}, nil
+}
+
+// errXDev stands for "no temporary directory of the tree's filesystem".
+var errXDev = fmt.Errorf("no temporary directory: %w", syscall.EXDEV)
+
+// writeFile writes c's new content to p through a temporary file in
+// tmpDir ("": p's directory) renamed over it.
+func writeFile(ctx context.Context, o ApplyOptions, tmpDir string, c object.Change, p string, perm fs.FileMode) error {
+	e := *c.New
+	a, err := object.CreateAtomicIn(tmpDir, p, perm, false)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	defer a.Abort()
+	reused, err := reuseChunks(ctx, o, c, p, a.File)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", c.Path, err)
+	}
+	if !reused {
+		if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
+			return fmt.Errorf("write %s: %w", c.Path, err)
+		}
+	}
+	if err := unchangedSinceScan(o.Index, c, p); err != nil {
+		return err
+	}
+	if e.Size >= reuseMin && c.Old != nil && c.Old.Kind != object.KindDir {
+		// On ext4, a rename over an existing file makes the kernel
+		// start writing the new one out at once (auto_da_alloc), and the
+		// next fsync (the ref) then waits for it: 1.3 s for 1 GiB. So
+		// the old version, which is committed (the caller checked), is
+		// removed first, as git's checkout does; a crash in between
+		// leaves the path missing, which the interrupted operation's
+		// record lets the next command finish, never torn.
+		if tmpDir != "" && !sameDevice(tmpDir, filepath.Dir(p)) {
+			return errXDev // keep the old version until the rename can work
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("replace %s: %w", p, err)
+		}
+	}
+	return a.Commit()
 }
 
 // unchangedSinceScan checks, just before a file is replaced or removed,

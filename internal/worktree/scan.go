@@ -38,6 +38,9 @@ type ScanOptions struct {
 	Workers int
 	// Now returns the time the scan starts; the default is time.Now.
 	Now func() time.Time
+	// NoIgnore reads .meshignore files as content, not as rules (a
+	// folder a commit was restored into holds exactly its files).
+	NoIgnore bool
 }
 
 // Snapshot is a scanned folder: its root tree, every tree it consists of
@@ -86,7 +89,7 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 		Trees: map[object.ID]*object.Tree{},
 		Index: &Index{Scanned: now().UnixNano(), window: window, list: make([]pathEntry, 0, o.Index.size())},
 	}
-	w := &walker{root: root, ix: o.Index, have: o.Have, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	w := &walker{root: root, ix: o.Index, have: o.Have, noIgnore: o.NoIgnore, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
 	top, err := w.walk(nil, nil)
 	if err != nil {
 		return nil, err
@@ -115,7 +118,8 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 // walker walks a folder, several directories at once: on a warm cache a
 // status is mostly stat calls, and they overlap well across cores.
 type walker struct {
-	root string
+	root     string
+	noIgnore bool
 	ix   *Index
 	have func(object.ID) bool
 	sem  chan struct{}
@@ -132,7 +136,7 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 	}
 	hasIgnore := false
 	for _, de := range ents {
-		if de.name == ignore.FileName {
+		if de.name == ignore.FileName && !w.noIgnore {
 			hasIgnore = true
 		}
 	}
