@@ -232,4 +232,3 @@ func (r *Repo) finish(ctx context.Context, in *intent) error {
 	snap.Index.Save(r.indexPath())
 	return r.clearIntent()
 }
-

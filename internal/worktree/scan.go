@@ -120,11 +120,11 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 type walker struct {
 	root     string
 	noIgnore bool
-	ix   *Index
-	have func(object.ID) bool
-	sem  chan struct{}
-	mu   sync.Mutex
-	jobs []*entryNode
+	ix       *Index
+	have     func(object.ID) bool
+	sem      chan struct{}
+	mu       sync.Mutex
+	jobs     []*entryNode
 }
 
 func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
