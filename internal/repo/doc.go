@@ -7,4 +7,10 @@
 // Every operation that changes the working tree or moves refs holds the
 // repository lock, writes objects before refs, and refuses to overwrite or
 // delete anything that is not committed.
+//
+// Working-tree updates are crash-safe (intent.go): each records its intent
+// in .mesh/op before it writes a file, writes through .mesh/tmp, and the
+// next command that takes the lock (Repo.Lock) finishes one a killed
+// process left. One process serves a repository at a time
+// (Repo.LockServing, .mesh/serve.lock).
 package repo

@@ -5,4 +5,10 @@
 // announce the result. mesh sync runs rounds until this device holds
 // every head it heard of; mesh daemon runs them whenever gossip or the
 // folder changes.
+//
+// A session keeps this device's addresses across restarts and remembers
+// the other devices' (addrs.go): what it binds (.mesh/addrs.json), what
+// it advertises (exactly the bound port; an interface address for a
+// wildcard bind), and every device heard of (.mesh/peers.json), each
+// dialed again on its own backoff while it does not answer.
 package syncer
