@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"log/slog"
 	"path"
 	"strings"
@@ -38,6 +40,9 @@ func aloneError(res *syncer.Round) error {
 	tried := "no address is known: this device never met another one"
 	if len(res.Tried) > 0 {
 		tried = "none answered at " + strings.Join(res.Tried, ", ")
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Missing)) {
+		tried += "; " + name + ": " + res.Missing[name]
 	}
 	kept := ""
 	if !res.Committed.IsZero() {

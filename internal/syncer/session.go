@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,8 +287,11 @@ func LoadPeers(meta string) []gossip.Peer {
 // the work it brought does not leave with it. The context bounds it all.
 func (s *Session) SyncUntilDone(ctx context.Context) (r *Round, err error) {
 	defer func() {
+		if r != nil && err == nil {
+			r.Remotes = s.viaRemotes(ctx, r)
+		}
 		if r != nil {
-			r.Reached, r.Tried = s.reached(), s.seeds(true)
+			r.Reached, r.Tried = s.reached()+len(r.Remotes), s.seeds(true)
 			if r.Tried == nil {
 				r.Tried = []string{}
 			}
@@ -358,6 +362,41 @@ func (s *Session) reached() int {
 		}
 	}
 	return n
+}
+
+// viaRemotes exchanges with the devices of the remotes (tls://) that take
+// no part in the gossip, such as one running a plain mesh serve: it pulls
+// their branch of this one's name and pushes this device's head there
+// (where it lands as devices/<this device>/<branch>). It returns the
+// remotes that answered; one that does not is noted in r.Missing.
+func (s *Session) viaRemotes(ctx context.Context, r *Round) []string {
+	alive := map[string]bool{}
+	for _, p := range s.Node.Peers() {
+		if p.Alive {
+			alive[p.Device] = true
+		}
+	}
+	out := []string{}
+	for _, name := range s.Repo.RemoteNames() {
+		rc := s.Repo.Config.Remotes[name]
+		if !strings.HasPrefix(rc.URL, "tls://") || (rc.Device != "" && alive[rc.Device]) {
+			continue
+		}
+		pr, err := s.Repo.Pull(ctx, name, repo.MergeOptions{})
+		if err == nil {
+			_, err = s.Repo.Push(ctx, name)
+		}
+		if err != nil {
+			s.Log.Warn("Remote did not sync", "remote", name, "url", rc.URL, "error", err)
+			r.Missing[name] = err.Error()
+			continue
+		}
+		for _, m := range pr.Merged {
+			r.Head = m.ID
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // ErrAlone is the kind of error for a sync that reached no other device.

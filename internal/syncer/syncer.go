@@ -53,6 +53,9 @@ type Round struct {
 	// (SyncUntilDone); Tried lists the gossip addresses it dialed.
 	Reached int      `json:"reached"`
 	Tried   []string `json:"tried"`
+	// Remotes lists the remotes synced with directly (a device serving
+	// without gossip, see Session.viaRemotes).
+	Remotes []string `json:"remotes,omitempty"`
 }
 
 // Done reports whether HEAD now contains every head heard of: all were
