@@ -49,7 +49,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,artifactlab,fanoutlab; the labs need root and are run only when named)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,restart,artifactlab,fanoutlab,restartlab; the labs need root and are run only when named)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
@@ -111,11 +111,15 @@ func main() {
 	run("fanout", b.fanoutLoopback)
 	run("gossip256", b.gossipSim)
 	run("artifact", b.artifact)
+	run("restart", b.restartLoopback)
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)
 	}
 	if want["fanoutlab"] {
 		run("fanoutlab", b.fanoutLab)
+	}
+	if want["restartlab"] {
+		run("restartlab", b.restartLab)
 	}
 
 	if *asJSON {

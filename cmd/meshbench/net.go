@@ -364,13 +364,20 @@ func (b *bench) meshOf(root string, n int) []string {
 // startDaemon starts mesh daemon in dir on h, joining join's gossip
 // ("": none), with its log in dir.log.
 func (b *bench) startDaemon(dir string, h host, join string) *daemon {
-	args := []string{"daemon", "--fast", "--gossip", h.ip + ":0", "--listen", h.ip + ":0"}
+	args := []string{"--fast", "--gossip", h.ip + ":0", "--listen", h.ip + ":0"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
-	cmd := h.command(b.mesh, args...)
+	return b.startDaemonArgs(dir, h, args)
+}
+
+// startDaemonArgs starts mesh daemon with args in dir on h, with
+// its log appended to dir.log, and waits until it gossips.
+func (b *bench) startDaemonArgs(dir string, h host, args []string) *daemon {
+	os.Remove(filepath.Join(dir, ".mesh", "gossip.addr"))
+	cmd := h.command(b.mesh, append([]string{"daemon"}, args...)...)
 	cmd.Dir, cmd.Env = dir, b.env
-	logf, err := os.Create(dir + ".log")
+	logf, err := os.OpenFile(dir+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	check(err)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	check(cmd.Start())
