@@ -184,7 +184,7 @@ func (r *Repo) finishInterrupted(ctx context.Context) error {
 		return err
 	}
 	if err := r.finish(ctx, in); err != nil {
-		return fmt.Errorf("finish the interrupted %s (to %s): %w", in.Op, in.To.Short(), err)
+		return fmt.Errorf("finish the interrupted %s (to tree %s): %w; to give it up instead, remove %s (the files it wrote stay, and mesh status shows them)", in.Op, in.To.Short(), err, filepath.Join(r.Meta, opFile))
 	}
 	return nil
 }
