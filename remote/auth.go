@@ -242,7 +242,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 	if err != nil {
 		return nil, err
 	}
-	w := newWire(tc)
+	w := newHelloWire(tc)
 	if err := w.writeJSON(kindHello, helloMsg{Version: ProtocolVersion, Mesh: a.Mesh.ID(), Device: a.Identity.ID.String(), Proof: a.Mesh.proof("client", ekm, a.Identity.ID)}); err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 		return nil, err
 	}
 	var wel helloMsg
-	if err := w.readJSON(kindWelcome, &wel); err != nil {
+	if err := w.readHelloJSON(kindWelcome, &wel); err != nil {
 		var pe *PeerError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%w: %w", pe, ErrUnauthorized)
@@ -261,6 +261,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 		return nil, fmt.Errorf("device %s cannot prove it is of this mesh: %w", peer.Short(), ErrUnauthorized)
 	}
 	ic.fixed = time.Time{}
+	w.grow(tc)
 	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: addr}, nil
 }
 
@@ -268,7 +269,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 // membership before it is told anything, even whether it reached a mesh
 // device.
 func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
-	ic := &idleConn{Conn: raw, fixed: time.Now().Add(handshakeTimeout)}
+	ic := &idleConn{Conn: raw, fixed: time.Now().Add(AcceptTimeout)}
 	tc := tls.Server(ic, a.tlsConfig())
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake: %w", err)
@@ -281,9 +282,9 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newWire(tc)
+	w := newHelloWire(tc)
 	var hello helloMsg
-	if err := w.readJSON(kindHello, &hello); err != nil {
+	if err := w.readHelloJSON(kindHello, &hello); err != nil {
 		return nil, fmt.Errorf("device %s: %w", peer.Short(), err)
 	}
 	if hello.Version != ProtocolVersion {
@@ -301,6 +302,7 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 		return nil, err
 	}
 	ic.fixed = time.Time{}
+	w.grow(tc)
 	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: raw.RemoteAddr().String()}, nil
 }
 

@@ -25,7 +25,9 @@ type Server struct {
 	Push PushFunc
 	// Log receives one line per connection; nil discards.
 	Log *slog.Logger
-	// MaxConns bounds connections served at once; more wait to be accepted.
+	// MaxConns bounds members' connections served at once; more wait
+	// until one ends. Connections still proving membership have bounds
+	// of their own (admit.go).
 	MaxConns int
 	// Tracker, when set, answers which devices hold a commit (swarm
 	// fetches); otherwise the answer is always none.
@@ -43,20 +45,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if limit <= 0 {
 		limit = 64
 	}
+	// Members' connections: a budget strangers never touch (admit.go).
 	slots := make(chan struct{}, limit)
+	pending := newPendingConns()
+	warn := newRateLog(log)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
 		raw, err := ln.Accept()
 		if err != nil {
-			<-slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -66,26 +65,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 		}
+		handshaken := pending.add(raw)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
 			closeOnDone := context.AfterFunc(ctx, func() { raw.Close() })
 			defer closeOnDone()
 			defer raw.Close()
-			err := s.serveConn(ctx, raw, log)
+			c, err := s.Auth.accept(ctx, raw)
+			handshaken()
+			if err != nil {
+				if ctx.Err() == nil {
+					warn.warn("Connection refused", "remote", raw.RemoteAddr().String(), "error", err)
+				}
+				return
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			err = s.serveConn(ctx, c, log)
 			if err != nil && ctx.Err() == nil {
-				log.Warn("Connection ended", "remote", raw.RemoteAddr().String(), "error", err)
+				warn.warn("Connection ended", "device", c.Peer.String(), "remote", raw.RemoteAddr().String(), "error", err)
 			}
 		}()
 	}
 }
 
-func (s *Server) serveConn(ctx context.Context, raw net.Conn, log *slog.Logger) error {
-	c, err := s.Auth.accept(ctx, raw)
-	if err != nil {
-		return err
-	}
+func (s *Server) serveConn(ctx context.Context, c *Conn, log *slog.Logger) error {
 	log.Info("Device connected", "device", c.Peer.String(), "remote", c.Addr)
 	res := &responder{local: s.Local}
 	for {

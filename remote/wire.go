@@ -78,7 +78,65 @@ type wire struct {
 }
 
 func newWire(rw io.ReadWriter) *wire {
-	return &wire{r: bufio.NewReaderSize(rw, 256<<10), w: bufio.NewWriterSize(rw, 256<<10)}
+	return &wire{r: bufio.NewReaderSize(rw, wireBuf), w: bufio.NewWriterSize(rw, wireBuf)}
+}
+
+// wireBuf is the buffer size of an authenticated connection's wire; one
+// still proving membership gets helloBuf (strangers cost little).
+const (
+	wireBuf  = 256 << 10
+	helloBuf = 4 << 10
+	// maxHelloFrame bounds the hello and welcome frames (and an error
+	// sent instead): all that is read before the membership proof.
+	maxHelloFrame = 4 << 10
+)
+
+// newHelloWire is the wire of a connection before the membership proof.
+func newHelloWire(rw io.ReadWriter) *wire {
+	return &wire{r: bufio.NewReaderSize(rw, helloBuf), w: bufio.NewWriterSize(rw, helloBuf)}
+}
+
+// grow gives an authenticated connection's wire its full buffers.
+func (w *wire) grow(rw io.ReadWriter) {
+	if w.r.Buffered() == 0 {
+		w.r = bufio.NewReaderSize(rw, wireBuf)
+	} else {
+		w.r = bufio.NewReaderSize(w.r, wireBuf) // keep what is buffered
+	}
+	if w.w.Buffered() == 0 {
+		w.w = bufio.NewWriterSize(rw, wireBuf)
+	}
+}
+
+// readHelloJSON reads the one frame of kind k allowed before the
+// membership proof (or an error frame), refusing any other kind or a
+// length over maxHelloFrame before it allocates anything.
+func (w *wire) readHelloJSON(k frameKind, v any) error {
+	var hdr [5]byte
+	if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return fmt.Errorf("%w: %w", errClosedByPeer, io.ErrUnexpectedEOF)
+		}
+		return err
+	}
+	got, n := frameKind(hdr[0]), binary.BigEndian.Uint32(hdr[1:])
+	if got != k && got != kindError {
+		return fmt.Errorf("expected a %s frame, got a %s: %w", k, got, ErrProtocol)
+	}
+	if n > maxHelloFrame {
+		return fmt.Errorf("a %s frame of %d bytes before the membership proof, over the limit of %d: %w", got, n, maxHelloFrame, ErrProtocol)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(w.r, b); err != nil {
+		return fmt.Errorf("%s frame cut short: %w (%w)", got, io.ErrUnexpectedEOF, ErrProtocol)
+	}
+	if got == kindError {
+		return &PeerError{Msg: string(b)}
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s frame: %v: %w", k, err, ErrProtocol)
+	}
+	return nil
 }
 
 func limitOf(k frameKind) int {
