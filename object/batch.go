@@ -79,6 +79,9 @@ func (b *Batch) Put(t Type, body []byte) (ID, error) {
 // Hash(t, body) (a fetch verifies every object on arrival), sparing a
 // second pass over the bytes. Anything else corrupts the store.
 func (b *Batch) PutHashed(id ID, t Type, body []byte) (ID, error) {
+	if err := checkSize(t, len(body)); err != nil {
+		return id, err
+	}
 	b.mu.Lock()
 	if _, ok := b.pending[id]; ok || (!b.force && b.s.Has(id)) {
 		b.mu.Unlock()

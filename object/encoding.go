@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -403,13 +404,19 @@ func DecodeCommit(body []byte) (*Commit, error) {
 	c.Tree = d.id()
 	np := d.count(IDSize)
 	for i := 0; i < np && d.err == nil; i++ {
-		p := d.id()
-		for _, q := range c.Parents {
-			if q == p {
-				d.fail("parent %s listed twice", p.Short())
+		c.Parents = append(c.Parents, d.id())
+	}
+	if d.err == nil && len(c.Parents) > 1 {
+		// Sorted copy, neighbours compared: O(n log n) however many
+		// parents a hostile commit lists.
+		sorted := slices.Clone(c.Parents)
+		slices.SortFunc(sorted, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+		for i := 1; i < len(sorted); i++ {
+			if sorted[i] == sorted[i-1] {
+				d.fail("parent %s listed twice", sorted[i].Short())
+				break
 			}
 		}
-		c.Parents = append(c.Parents, p)
 	}
 	c.Device = d.str()
 	c.Author = d.str()

@@ -55,6 +55,37 @@ func (s *Store) GetRaw(id ID) (Raw, error) {
 // (Chunking.Max) and more than any tree needs.
 const MaxExpand = 64 << 20
 
+// Limits on object bodies by type, far below MaxExpand for the ones a
+// fetch holds in memory: a commit is IDs, names and a message; a tree of
+// 32 MiB is a directory of some 300,000 entries; a file object of 64 MiB
+// lists a file of terabytes. Stores refuse to write larger ones and
+// decoders to expand them, whoever sent them.
+const (
+	MaxCommitSize = 4 << 20
+	MaxTreeSize   = 32 << 20
+)
+
+// MaxSize is the largest body of type t.
+func MaxSize(t Type) int {
+	switch t {
+	case TypeCommit:
+		return MaxCommitSize
+	case TypeTree:
+		return MaxTreeSize
+	}
+	return MaxExpand
+}
+
+// ErrTooLarge is the kind of error for an object over its type's limit.
+var ErrTooLarge = errors.New("object over its type's size limit")
+
+func checkSize(t Type, n int) error {
+	if n > MaxSize(t) {
+		return fmt.Errorf("a %s of %d bytes, over the limit of %d for its type: %w (%w)", t, n, MaxSize(t), ErrTooLarge, ErrMalformed)
+	}
+	return nil
+}
+
 var (
 	expandOnce sync.Once
 	expandDec  *zstd.Decoder
@@ -67,6 +98,9 @@ func (s *Store) Expand(r Raw) ([]byte, error) {
 	if r.Size < 0 || r.Size > MaxExpand || !r.Type.Valid() {
 		return nil, fmt.Errorf("a %d-byte object of type %d: %w", r.Size, r.Type, ErrMalformed)
 	}
+	if err := checkSize(r.Type, r.Size); err != nil {
+		return nil, err
+	}
 	switch r.Comp {
 	case compNone:
 		if len(r.Data) != r.Size {
@@ -75,8 +109,10 @@ func (s *Store) Expand(r Raw) ([]byte, error) {
 		return r.Data, nil
 	case compZstd:
 		expandOnce.Do(func() {
+			// DecodeAll writes at most cap(dst): the size the sender
+			// states, checked above, whatever the data expands to.
 			expandDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-				zstd.WithDecoderMaxMemory(MaxExpand), zstd.WithDecoderLowmem(true))
+				zstd.WithDecoderMaxMemory(MaxExpand), zstd.WithDecoderLowmem(true), zstd.WithDecodeAllCapLimit(true))
 		})
 		out, err := expandDec.DecodeAll(r.Data, make([]byte, 0, r.Size))
 		if err != nil {

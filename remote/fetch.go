@@ -50,6 +50,11 @@ var FlushEvery int64 = 64 << 20
 // fetches of older heads first.
 var MaxCommitsPerFetch = 4 << 20
 
+// MaxMetaPerFetch bounds the bytes of commits, trees and files (as sent,
+// compressed) that one fetch holds until it writes them, so that what a
+// peer sends cannot exhaust memory however small it compresses.
+var MaxMetaPerFetch int64 = 256 << 20
+
 // fetcher is one Fetch.
 type fetcher struct {
 	p   Peer
@@ -58,6 +63,7 @@ type fetcher struct {
 
 	seen   map[object.ID]bool
 	meta   map[object.ID]*metaObj // received, not yet written
+	held   int64                  // bytes of meta's raw objects
 	chunks []want
 	swarm  *Swarm
 }
@@ -158,7 +164,13 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 
 	// Commits: the peer walks its history down to what we hold.
 	var level []want
-	commits := map[object.ID]*object.Commit{}
+	// Of each commit only its tree and parents are kept: a message is
+	// dropped as soon as the commit is checked.
+	type links struct {
+		tree    object.ID
+		parents []object.ID
+	}
+	commits := map[object.ID]*links{}
 	err := f.p.Commits(ctx, need, held, func(id object.ID, r object.Raw) error {
 		body, err := f.verify(want{id, object.TypeCommit, 0}, id, r)
 		if err != nil {
@@ -174,7 +186,10 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		if err != nil {
 			return fmt.Errorf("commit %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
 		}
-		commits[id] = c
+		if err := f.hold(r); err != nil {
+			return err
+		}
+		commits[id] = &links{tree: c.Tree, parents: c.Parents}
 		f.seen[id] = true
 		f.meta[id] = &metaObj{raw: r, kids: append([]object.ID{c.Tree}, c.Parents...)}
 		return nil
@@ -183,12 +198,12 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		return err
 	}
 	for id, c := range commits {
-		for _, p := range c.Parents {
+		for _, p := range c.parents {
 			if commits[p] == nil && !f.dst.Has(p) {
 				return fmt.Errorf("commit %s: parent %s was not sent: %w (%w)", id.Short(), p.Short(), ErrProtocol, object.ErrCorrupt)
 			}
 		}
-		f.need(want{c.Tree, object.TypeTree, 0}, &level)
+		f.need(want{c.tree, object.TypeTree, 0}, &level)
 	}
 	for _, id := range need {
 		if commits[id] == nil {
@@ -289,7 +304,19 @@ func FetchClosure(ctx context.Context, p Peer, dst *object.Store, roots []Root, 
 	return f.st, err
 }
 
+// hold counts r against MaxMetaPerFetch.
+func (f *fetcher) hold(r object.Raw) error {
+	f.held += int64(len(r.Data)) + 64
+	if f.held > MaxMetaPerFetch {
+		return fmt.Errorf("sent over %d MiB of commits, trees and files for one fetch: %w; fetch an older head first", MaxMetaPerFetch>>20, ErrProtocol)
+	}
+	return nil
+}
+
 func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error {
+	if err := f.hold(r); err != nil {
+		return err
+	}
 	m := &metaObj{raw: r}
 	switch w.t {
 	case object.TypeTree:
