@@ -195,6 +195,24 @@ func (t *Tree) Encode() ([]byte, error) {
 	return e.Bytes(), nil
 }
 
+// ErrReservedName is the kind of error for a tree entry no working tree
+// may hold: .mesh, in any case, is the name of a repository's own folder,
+// so a tree holding one would write into a device's repository.
+var ErrReservedName = errors.New("reserved name")
+
+// Reserved reports whether name is one no tree may hold.
+func Reserved(name string) bool { return strings.EqualFold(name, ".mesh") }
+
+// CheckReserved refuses a tree that holds a reserved name.
+func CheckReserved(t *Tree) error {
+	for _, e := range t.Entries {
+		if Reserved(e.Name) {
+			return fmt.Errorf("tree entry %q: %w (mesh's own folder)", e.Name, ErrReservedName)
+		}
+	}
+	return nil
+}
+
 func checkEntry(en Entry) error {
 	if !ValidName(en.Name) {
 		return fmt.Errorf("tree entry name %q: %w", en.Name, ErrMalformed)

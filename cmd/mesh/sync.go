@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-sync/mesh/gossip"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/syncer"
 	"github.com/urfave/cli/v2"
@@ -118,11 +119,23 @@ func syncCommands(st *state) []*cli.Command {
 			Usage: "the devices this one has seen (as of the last sync or daemon round): address, heads, last contact",
 			Flags: []cli.Flag{jsonFlag},
 			Action: repoAction(st, maxArgs("peers", 0), func(c *cli.Context, r *repo.Repo) error {
-				ps := syncer.LoadPeers(r.Meta)
+				type peer struct {
+					gossip.Peer
+					Refused []syncer.Refusal `json:"refused,omitempty"`
+				}
+				refused := map[string][]syncer.Refusal{}
+				for _, rf := range syncer.LoadRefused(r.Meta) {
+					refused[rf.Device] = append(refused[rf.Device], rf)
+				}
+				ps := []peer{}
+				for _, p := range syncer.LoadPeers(r.Meta) {
+					ps = append(ps, peer{Peer: p, Refused: refused[p.Device]})
+					delete(refused, p.Device)
+				}
+				for dev, rfs := range refused {
+					ps = append(ps, peer{Peer: gossip.Peer{Device: dev}, Refused: rfs})
+				}
 				if st.json {
-					if ps == nil {
-						return st.printJSON([]any{})
-					}
 					return st.printJSON(ps)
 				}
 				for _, p := range ps {
@@ -139,6 +152,9 @@ func syncCommands(st *state) []*cli.Command {
 						contact = p.LastContact.Format(time.RFC3339)
 					}
 					st.printf("%s  %s  fetch %s  %s  last contact %s\n", p.Device, state, p.FetchAddr, head, contact)
+					for _, rf := range p.Refused {
+						st.printf("  refused %s@%s since %s: %s\n", rf.Branch, rf.Commit.Short(), rf.Since.Format(time.RFC3339), rf.Reason)
+					}
 				}
 				return nil
 			}),

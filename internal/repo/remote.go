@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -204,6 +205,9 @@ type FetchResult struct {
 	// Received is the bytes of chunks received from each device ("source"
 	// is the remote itself) when the fetch spread them over a swarm.
 	Received map[string]int64 `json:"received,omitempty"`
+	// Refused lists the refs not moved: their heads cannot be checked
+	// out (see CheckHead).
+	Refused []string `json:"refused,omitempty"`
 }
 
 // Fetch brings in the branches of spec (a remote, tls://HOST:PORT or a
@@ -273,8 +277,16 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("%w; no ref was changed (chunks received so far are kept, so running it again resumes)", err)
 	}
-	// The objects are durable; now the refs.
+	// The objects are durable; now the refs, of heads that can be checked
+	// out: one that cannot is named, and its ref is left as it was.
+	var refused []error
 	for ref, id := range res.Refs {
+		if err := r.CheckHead(id); err != nil {
+			refused = append(refused, fmt.Errorf("%s: %w", ref, err))
+			delete(res.Refs, ref)
+			res.Refused = append(res.Refused, ref)
+			continue
+		}
 		old, _, err := r.Refs.Get(ref)
 		if err != nil {
 			return nil, err
@@ -292,11 +304,14 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 		return nil, err
 	}
 	for ref, id := range mine {
-		if strings.HasPrefix(ref, "remotes/"+p.name+"/") && res.Refs[ref].IsZero() {
+		if strings.HasPrefix(ref, "remotes/"+p.name+"/") && res.Refs[ref].IsZero() && !slices.Contains(res.Refused, ref) {
 			if err := r.Refs.Update(ctx, ref, id, object.ZeroID, "fetch: pruned"); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if len(refused) > 0 {
+		return res, fmt.Errorf("remote %s: refused %w; the other refs were fetched", p.name, errors.Join(refused...))
 	}
 	return res, nil
 }
@@ -429,6 +444,9 @@ func (r *Repo) AcceptPush(ctx context.Context, from remote.DeviceID, branch stri
 	ref := deviceRef(from, branch)
 	if !object.ValidRefName(ref) {
 		return fmt.Errorf("cannot push to branch %q", branch)
+	}
+	if err := r.CheckHead(new); err != nil {
+		return fmt.Errorf("refused: %w", err)
 	}
 	cur, _, err := r.Refs.Get(ref)
 	if err != nil {
@@ -671,6 +689,9 @@ func (r *Repo) FetchDevice(ctx context.Context, d DeviceFetch) (*FetchResult, er
 		if res.Stats, res.Received, err = r.fetchSwarm(ctx, c, []object.ID{d.Commit}, d.Advertise, d.Log); err != nil {
 			return res, err
 		}
+	}
+	if err := r.CheckHead(d.Commit); err != nil {
+		return res, err
 	}
 	old, _, err := r.Refs.Get(ref)
 	if err != nil || old == d.Commit {

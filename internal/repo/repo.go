@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/ignore"
@@ -70,6 +71,9 @@ type Repo struct {
 	chunker *object.Chunker
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	validMu    sync.Mutex
+	validTrees map[object.ID]bool // trees CheckHead passed
 }
 
 // Init creates a repository in dir (created if missing): a new mesh, or,

@@ -26,6 +26,14 @@ type Syncer struct {
 	Advertise string
 
 	announced object.ID // the head last announced
+	q         *quarantine
+}
+
+func (s *Syncer) quarantine() *quarantine {
+	if s.q == nil {
+		s.q = newQuarantine(s.Repo.Meta)
+	}
+	return s.q
 }
 
 // announce tells the mesh about head, once per head: announcing the same
@@ -48,6 +56,7 @@ type Round struct {
 	Merged    *repo.MergeResult    `json:"merged,omitempty"`
 	Head      object.ID            `json:"head"`
 	Missing   map[string]string    `json:"missing,omitempty"` // device → why its head is not here
+	Refused   map[string]string    `json:"refused,omitempty"` // device → why its head is not taken in
 	Heads     map[string]object.ID `json:"heads"`             // device → head heard of
 	// Reached counts the devices this session was in contact with
 	// (SyncUntilDone); Tried lists the gossip addresses it dialed.
@@ -76,7 +85,8 @@ func (s *Syncer) Once(ctx context.Context) (*Round, error) {
 		return nil, errors.New("HEAD is detached: sync keeps a branch in step; check one out")
 	}
 	branch := h.Branch
-	out := &Round{Missing: map[string]string{}, Heads: map[string]object.ID{}}
+	out := &Round{Missing: map[string]string{}, Refused: map[string]string{}, Heads: map[string]object.ID{}}
+	q := s.quarantine()
 
 	// 1. Local changes become a commit, so nothing being edited is
 	// overwritten by what comes in.
@@ -110,7 +120,7 @@ func (s *Syncer) Once(ctx context.Context) (*Round, error) {
 	// only make one more merge for everyone to fetch, so fetching goes on
 	// until a pass finds nothing new.
 	for pass := 0; pass < 5; pass++ {
-		if !s.fetchPass(ctx, log, branch, out) {
+		if !s.fetchPass(ctx, log, branch, out, q) {
 			break
 		}
 	}
@@ -144,7 +154,7 @@ var FetchWorkers = 4
 // newest announcements first (they are most often merges that hold the
 // others, which then need no connection at all). It reports whether it
 // fetched anything.
-func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string, out *Round) bool {
+func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string, out *Round, q *quarantine) bool {
 	heads := s.Node.Heads()
 	sort.SliceStable(heads, func(i, j int) bool { return heads[i].Seq > heads[j].Seq })
 	byCommit := map[object.ID][]gossip.Head{}
@@ -163,25 +173,45 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 		if hd.Device == s.Me || hd.Branch != branch {
 			continue
 		}
-		mu.Lock()
-		out.Heads[hd.Device] = hd.Commit
-		delete(out.Missing, hd.Device)
-		mu.Unlock()
+		if r, ok := q.isRefused(hd.Device, branch, hd.Commit); ok {
+			mu.Lock()
+			out.Refused[hd.Device] = r.Reason
+			mu.Unlock()
+			continue
+		}
 		owner, err := remote.ParseDeviceID(hd.Device)
 		if err != nil {
 			continue
 		}
 		if s.Repo.Store.Has(hd.Commit) {
-			// Held already (another head contained it): just note it.
+			// Held already (another head contained it, or it came before
+			// receipt checked everything): check it, then note it.
+			if err := q.check(s.Repo, hd.Commit); err != nil {
+				q.refuse(log, hd.Device, branch, hd.Commit, err)
+				mu.Lock()
+				out.Refused[hd.Device] = err.Error()
+				mu.Unlock()
+				continue
+			}
+			mu.Lock()
+			out.Heads[hd.Device] = hd.Commit
+			delete(out.Missing, hd.Device)
+			mu.Unlock()
 			s.Repo.FetchDevice(ctx, repo.DeviceFetch{Owner: owner, Branch: branch, Commit: hd.Commit})
 			continue
 		}
+		mu.Lock()
+		out.Heads[hd.Device] = hd.Commit
+		delete(out.Missing, hd.Device)
+		mu.Unlock()
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
 			var last error
+			bad := 0 // sources whose answer was refusable
+			tried := 0
 			for _, src := range append([]gossip.Head{hd}, byCommit[hd.Commit]...) {
 				if src.Device == s.Me || src.Addr == "" {
 					continue
@@ -193,8 +223,13 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 				}
 				res, err := s.Repo.FetchDevice(ctx, repo.DeviceFetch{Addr: src.Addr, Src: dev, Owner: owner, Branch: branch,
 					Commit: hd.Commit, Advertise: s.Advertise, Log: log})
+				tried++
 				if err != nil {
-					log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
+					if refusable(err) {
+						bad++
+					} else {
+						log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
+					}
 					last = err
 					continue
 				}
@@ -208,8 +243,17 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 				return
 			}
 			mu.Lock()
+			defer mu.Unlock()
+			delete(out.Heads, hd.Device)
+			if tried > 0 && bad == tried {
+				// Every device that offered it sent something invalid: the
+				// head itself is bad.
+				q.refuse(log, hd.Device, branch, hd.Commit, last)
+				out.Refused[hd.Device] = last.Error()
+				return
+			}
+			out.Heads[hd.Device] = hd.Commit
 			out.Missing[hd.Device] = fmt.Sprint(last)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
