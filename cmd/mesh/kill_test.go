@@ -175,12 +175,17 @@ func writeTree(t *testing.T, dir string, seed int64, small int) {
 		}
 	}
 	for i := range 3 {
-		if int64(i) == seed%3 {
-			continue
+		if i > 0 && int64(i) == seed%3 {
+			continue // absent in one version
 		}
-		// Over 1 MiB: replaced by removing the old version first (see
-		// worktree.writeFile), the window in which the path is missing.
-		b := make([]byte, 3<<19+rng.Intn(1<<20))
+		// One file of 8 MiB or more: such a file is replaced by removing
+		// the old version first (see worktree.writeFile), a window in which
+		// the path is missing.
+		n := 1<<20 + rng.Intn(1<<20)
+		if i == 0 {
+			n = 9<<20 + rng.Intn(1<<20)
+		}
+		b := make([]byte, n)
 		rng.Read(b)
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("big%d.bin", i)), b, 0o644); err != nil {
 			t.Fatal(err)

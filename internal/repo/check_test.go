@@ -74,4 +74,3 @@ func TestPoisonedRefsRefused(t *testing.T) {
 		t.Fatalf("push of a poisoned head: %v", err)
 	}
 }
-
