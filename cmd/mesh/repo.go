@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -68,6 +69,9 @@ func repoCommands(st *state) []*cli.Command {
 				}
 				if st.json {
 					return st.printJSON(s)
+				}
+				for _, p := range s.Reserved {
+					fmt.Fprintf(st.stderr, "mesh: %s is left out: a file or folder named .mesh (in any case) cannot be committed; rename it, or add it to .meshignore\n", p)
 				}
 				if !c.Bool("short") {
 					if s.Branch != "" {

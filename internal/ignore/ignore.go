@@ -83,6 +83,12 @@ func (r *Rules) Ignored(path []string, isDir bool) bool {
 	if len(path) > 0 && strings.EqualFold(path[len(path)-1], MetaDir) {
 		return true
 	}
+	return r.ByPatterns(path, isDir)
+}
+
+// ByPatterns reports whether the patterns alone (not the rule for .mesh)
+// exclude path.
+func (r *Rules) ByPatterns(path []string, isDir bool) bool {
 	if r == nil {
 		return false
 	}

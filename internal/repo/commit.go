@@ -2,7 +2,10 @@ package repo
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -14,7 +17,14 @@ type CommitOptions struct {
 	Message    string
 	AllowEmpty bool
 	Meter      *progress.Meter
+	// LeaveOutReserved commits the rest when the folder holds .mesh names
+	// below the top (sync does, and logs them); otherwise Commit refuses.
+	LeaveOutReserved bool
 }
+
+// ErrReservedPath is the kind of error for a commit of a folder that holds
+// a file or directory named .mesh (in any case) below its top.
+var ErrReservedPath = errors.New("a file or folder named .mesh cannot be committed")
 
 // CommitResult says what Commit did.
 type CommitResult struct {
@@ -29,6 +39,9 @@ type CommitResult struct {
 	HashedBytes   int64 `json:"hashedBytes"`
 	ObjectsStored int   `json:"objectsStored"`
 	BytesStored   int64 `json:"bytesStored"`
+	// LeftOut lists .mesh names that were not committed
+	// (LeaveOutReserved).
+	LeftOut []string `json:"leftOut,omitempty"`
 }
 
 // Commit snapshots the whole working tree (there is no staging area) and
@@ -55,7 +68,15 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	if err != nil {
 		return nil, err
 	}
-	res := &CommitResult{ID: h.ID, Branch: h.Branch, Parent: h.ID, Tree: snap.Root, HashedFiles: snap.HashedFiles, HashedBytes: snap.HashedBytes}
+	if len(snap.Reserved) > 0 && !o.LeaveOutReserved {
+		more := ""
+		shown := snap.Reserved
+		if len(shown) > 10 {
+			more, shown = fmt.Sprintf(" and %d more", len(shown)-10), shown[:10]
+		}
+		return nil, fmt.Errorf("%s%s: %w (it is the name of mesh's own folder); rename it, or add it to .meshignore to leave it out", strings.Join(shown, ", "), more, ErrReservedPath)
+	}
+	res := &CommitResult{ID: h.ID, LeftOut: snap.Reserved, Branch: h.Branch, Parent: h.ID, Tree: snap.Root, HashedFiles: snap.HashedFiles, HashedBytes: snap.HashedBytes}
 	if !h.ID.IsZero() && snap.Root == headTree && !o.AllowEmpty {
 		if err := batch.Finish(); err != nil {
 			return nil, err

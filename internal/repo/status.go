@@ -23,6 +23,9 @@ type Status struct {
 	Branch  string       `json:"branch,omitempty"`
 	Head    object.ID    `json:"head"`
 	Changes []FileStatus `json:"changes"`
+	// Reserved lists what is left out because no tree may hold it (see
+	// worktree.Snapshot.Reserved).
+	Reserved []string `json:"reserved,omitempty"`
 }
 
 // Clean reports whether nothing differs from HEAD.
@@ -78,7 +81,7 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes)}, nil
+	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved}, nil
 }
 
 // fileStatuses turns tree changes into per-path statuses; directories are

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/mesh-sync/mesh/gossip"
@@ -27,6 +28,7 @@ type Syncer struct {
 
 	announced object.ID // the head last announced
 	q         *quarantine
+	leftOut   string // the .mesh names last logged as left out
 }
 
 func (s *Syncer) quarantine() *quarantine {
@@ -102,8 +104,14 @@ func (s *Syncer) Once(ctx context.Context) (*Round, error) {
 	}
 	var cr *repo.CommitResult
 	if commit {
-		if cr, err = s.Repo.Commit(ctx, repo.CommitOptions{Message: "sync"}); err != nil {
+		if cr, err = s.Repo.Commit(ctx, repo.CommitOptions{Message: "sync", LeaveOutReserved: true}); err != nil {
 			return nil, err
+		}
+		if left := strings.Join(cr.LeftOut, ", "); left != s.leftOut {
+			s.leftOut = left
+			if left != "" {
+				log.Warn("Left out of the sync: a file or folder named .mesh cannot be committed; rename it, or add it to .meshignore", "paths", left)
+			}
 		}
 	}
 	if cr != nil && cr.Created {

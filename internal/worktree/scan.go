@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +53,11 @@ type Snapshot struct {
 	Index       *Index
 	HashedFiles int
 	HashedBytes int64
+	// Reserved lists the files and directories below the top named .mesh
+	// (in any case) that no .meshignore pattern excludes: a tree cannot
+	// hold them (it would write into a device's repository), so they are
+	// left out, and a commit says so (see repo.Commit).
+	Reserved []string
 }
 
 // ReadTree reads a tree of the snapshot.
@@ -104,6 +110,8 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 		return nil, err
 	}
 	snap.HashedFiles = len(jobs)
+	snap.Reserved = w.reserved
+	slices.Sort(snap.Reserved)
 	snap.HashedBytes = total
 	// A status that read nothing has nothing new to remember; skipping the
 	// new stat cache spares a path string and an entry per file.
@@ -120,6 +128,7 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 type walker struct {
 	root     string
 	noIgnore bool
+	reserved []string // guarded by mu
 	ix       *Index
 	have     func(object.ID) bool
 	sem      chan struct{}
@@ -154,7 +163,16 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 		if !object.ValidName(name) {
 			continue
 		}
-		if rules.Active() || strings.EqualFold(name, ignore.MetaDir) {
+		if object.Reserved(name) {
+			p := append(dir[:len(dir):len(dir)], name)
+			if (len(dir) > 0 || name != ignore.MetaDir) && !rules.ByPatterns(p, de.st.mode.IsDir()) {
+				w.mu.Lock()
+				w.reserved = append(w.reserved, strings.Join(p, "/"))
+				w.mu.Unlock()
+			}
+			continue
+		}
+		if rules.Active() {
 			if rules.Ignored(append(dir[:len(dir):len(dir)], name), de.st.mode.IsDir()) {
 				continue
 			}
