@@ -70,6 +70,14 @@ func (b *Batch) failed() error {
 	return b.err
 }
 
+// NewForcedBatch is a batch that writes objects even when the store holds
+// them (a good copy of a damaged one: see Store.DropDamaged).
+func (s *Store) NewForcedBatch() *Batch {
+	b := s.NewBatch()
+	b.force = true
+	return b
+}
+
 // Put stores an object unless the store or this batch already holds it.
 func (b *Batch) Put(t Type, body []byte) (ID, error) {
 	return b.PutHashed(Hash(t, body), t, body)

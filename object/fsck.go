@@ -26,7 +26,15 @@ type FsckReport struct {
 	ChunksRead  int       `json:"chunksRead"`
 	Problems    []Problem `json:"problems"`
 	Unreachable int       `json:"unreachable"`
-	Stray       []string  `json:"stray"` // temporary files and packs without index left by interrupted writers
+	Stray       []string  `json:"stray"` // temporary files left by interrupted writers
+	// Damaged lists objects whose stored copy does not read back, and
+	// Missing the ones something reachable needs that the store lacks:
+	// what fsck --repair fetches again.
+	Damaged []ID `json:"damaged"`
+	Missing []ID `json:"missing"`
+	// BadPacks are the packs whose index or own headers are damaged:
+	// fsck --repair rewrites them.
+	BadPacks []string `json:"badPacks"`
 }
 
 // Fsck checks the store against the refs: every index parses, every
@@ -50,6 +58,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		}
 		if err != nil {
 			rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("pack %s: %v", p.name, err)})
+			rep.BadPacks = append(rep.BadPacks, p.name)
 		}
 	}
 	locs := map[ID]location{}
@@ -60,6 +69,9 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 	})
 	rep.Objects = len(locs)
 	rep.Stray = strays(s.dir)
+	for _, ip := range s.IndexProblems() {
+		rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("pack %s: %s, so its objects are not seen: mesh fsck --repair rebuilds the index from the pack", ip.Pack, ip.Err)})
+	}
 
 	var mu sync.Mutex
 	problem := func(id ID, format string, args ...any) {
@@ -85,6 +97,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		return a.off < b.off
 	})
 	sizes := &fileSizes{have: map[ID]int64{}}
+	notes := &fsckNotes{damaged: map[ID]bool{}, missing: map[ID]bool{}}
 	work := make(chan ID, 64)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -92,7 +105,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				checkObject(s, id, locs, sizes, problem)
+				checkObject(s, id, locs, sizes, problem, notes)
 			}
 		}()
 	}
@@ -116,13 +129,21 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		}
 	}
 
-	roots, err := rootsOf(refs)
-	if err != nil {
-		return nil, err
+	roots, damagedRefs := rootsTolerant(refs)
+	for _, d := range damagedRefs {
+		problem(d.last, "%s", d.what)
+	}
+	if bad, err := refs.DamagedLogs(); err != nil {
+		problem(ZeroID, "reflogs: %v", err)
+	} else {
+		for _, b := range bad {
+			problem(ZeroID, "reflog line %s is damaged: the commit it named may be kept by nothing else, so gc deletes nothing until it is mended or removed", b)
+		}
 	}
 	for name, id := range roots {
 		if _, ok := locs[id]; !ok {
 			problem(id, "%s points at a missing commit", name)
+			notes.add(notes.missing, id)
 		} else if locs[id].typ != TypeCommit {
 			problem(id, "%s points at a %s, not a commit", name, locs[id].typ)
 		}
@@ -157,15 +178,39 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		}
 	}
 	sort.Slice(rep.Problems, func(i, j int) bool { return rep.Problems[i].Object.String() < rep.Problems[j].Object.String() })
+	rep.Damaged, rep.Missing = notes.sorted(notes.damaged), notes.sorted(notes.missing)
 	return rep, nil
 }
 
+// fsckNotes collects, from fsck's parallel checks, the objects to fetch
+// again.
+type fsckNotes struct {
+	mu               sync.Mutex
+	damaged, missing map[ID]bool
+}
+
+func (n *fsckNotes) add(m map[ID]bool, id ID) {
+	n.mu.Lock()
+	m[id] = true
+	n.mu.Unlock()
+}
+
+func (n *fsckNotes) sorted(m map[ID]bool) []ID {
+	out := make([]ID, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
 // checkObject reads one object and, for metadata, checks what it refers to.
-func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, problem func(ID, string, ...any)) {
+func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, problem func(ID, string, ...any), notes *fsckNotes) {
 	l := locs[id]
 	_, body, err := s.read(id, l)
 	if err != nil {
 		problem(id, "%v", err)
+		notes.add(notes.damaged, id)
 		return
 	}
 	want := func(kid ID, t Type, size int64, what string) {
@@ -173,6 +218,7 @@ func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, proble
 		switch {
 		case !ok:
 			problem(id, "%s %s is missing", what, kid.Short())
+			notes.add(notes.missing, kid)
 		case kl.typ != t:
 			problem(id, "%s %s is a %s, not a %s", what, kid.Short(), kl.typ, t)
 		case size >= 0 && int64(kl.raw) != size:
@@ -220,6 +266,72 @@ func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, proble
 	}
 }
 
+// damagedRef is a ref or HEAD that does not parse, and what its reflog
+// says it last pointed at.
+type damagedRef struct {
+	what string
+	last ID
+}
+
+// rootsTolerant is rootsOf for a repository whose refs may be damaged:
+// each damaged one is reported with the commit its reflog last gave it
+// (which is then kept as a root), and the rest are read as usual.
+func rootsTolerant(refs *Refs) (map[string]ID, []damagedRef) {
+	roots := map[string]ID{}
+	var bad []damagedRef
+	lastLogged := func(log string) ID {
+		es, _ := readLog(filepath.Join(refs.dir, filepath.FromSlash(log)))
+		if len(es) == 0 {
+			return ZeroID
+		}
+		return es[len(es)-1].New
+	}
+	damage := func(name, file, log string, err error) {
+		last := lastLogged(log)
+		d := damagedRef{last: last, what: fmt.Sprintf("%s is damaged (%v)", name, err)}
+		if !last.IsZero() {
+			d.what += fmt.Sprintf("; its reflog says it last pointed at %s: to restore it, write that ID into %s", last, file)
+			roots["reflog of "+name] = last
+		} else {
+			d.what += fmt.Sprintf("; it has no reflog to restore it from: write a commit ID (mesh log on another device) into %s", file)
+		}
+		bad = append(bad, d)
+	}
+	root := filepath.Join(refs.dir, "refs")
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), TempPrefix) {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		name := filepath.ToSlash(rel)
+		id, ok, err := refs.Get(name)
+		if err != nil {
+			damage("ref "+name, p, "logs/refs/"+name, err)
+			return nil
+		}
+		if ok {
+			roots["ref "+name] = id
+		}
+		return nil
+	})
+	if b, err := os.ReadFile(filepath.Join(refs.dir, "HEAD")); err == nil {
+		s := strings.TrimSpace(string(b))
+		if _, ok := strings.CutPrefix(s, "ref: heads/"); !ok {
+			if id, err := ParseID(s); err != nil {
+				damage("HEAD", filepath.Join(refs.dir, "HEAD"), "logs/HEAD", err)
+			} else if !id.IsZero() {
+				roots["HEAD"] = id
+			}
+		}
+	}
+	if logged, err := refs.AllLogged(); err == nil {
+		for _, id := range logged {
+			roots["reflog entry "+id.Short()] = id
+		}
+	}
+	return roots, bad
+}
+
 // rootsOf names every commit that must stay: refs, HEAD and reflog entries.
 func rootsOf(refs *Refs) (map[string]ID, error) {
 	roots := map[string]ID{}
@@ -245,18 +357,15 @@ func rootsOf(refs *Refs) (map[string]ID, error) {
 	return roots, nil
 }
 
-// strays lists temporary files and index-less packs in the store directory.
+// strays lists the temporary files interrupted writers left in the store
+// directory. A pack without an index is not one: it may hold the only copy
+// of its objects (see IndexProblems and RebuildIndexes).
 func strays(dir string) []string {
 	var out []string
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, TempPrefix) {
+		if n := e.Name(); strings.HasPrefix(n, TempPrefix) {
 			out = append(out, n)
-		} else if strings.HasSuffix(n, ".pack") {
-			if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(n, ".pack")+".idx")); err != nil {
-				out = append(out, n)
-			}
 		}
 	}
 	return out

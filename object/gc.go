@@ -33,9 +33,18 @@ func GC(ctx context.Context, s *Store, refs *Refs, grace time.Duration, now time
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
+	if ips := s.IndexProblems(); len(ips) > 0 {
+		return nil, fmt.Errorf("gc deletes nothing while pack %s cannot be read (%s): %w; mesh fsck --repair rebuilds its index", ips[0].Pack, ips[0].Err, ErrCorrupt)
+	}
 	roots, err := rootsOf(refs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gc deletes nothing while a ref is damaged: %w", err)
+	}
+	if bad, err := refs.DamagedLogs(); err != nil || len(bad) > 0 {
+		if err == nil {
+			err = fmt.Errorf("reflog lines %s are damaged: %w", strings.Join(bad, ", "), ErrCorrupt)
+		}
+		return nil, fmt.Errorf("gc deletes nothing while a reflog is damaged (a damaged line may name a commit only it keeps): %w; see mesh fsck", err)
 	}
 	var rootIDs []ID
 	for _, id := range roots {
@@ -152,6 +161,7 @@ func (s *Store) reload() error {
 	}
 	s.packs = nil
 	s.known = map[string]bool{}
+	s.unseen = nil
 	s.mu.Unlock()
 	return s.refresh()
 }

@@ -36,7 +36,7 @@ func (s *Store) GetRaw(id ID) (Raw, error) {
 	}
 	loc, ok := s.lookup(id)
 	if !ok {
-		return Raw{}, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
+		return Raw{}, s.notFound(id)
 	}
 	if loc.raw > maxChunkLen || loc.stored > maxChunkLen || !loc.typ.Valid() {
 		return Raw{}, fmt.Errorf("object %s in pack %s: index entry out of bounds: %w", id.Short(), loc.pack.name[:12], ErrCorrupt)

@@ -1,8 +1,8 @@
 package object
 
 import (
-	"bufio"
 	"context"
+	"hash/crc32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -167,7 +167,7 @@ func appendLog(path string, old, new ID, msg string) error {
 		return fmt.Errorf("reflog %s: %w", path, err)
 	}
 	msg = strings.ReplaceAll(msg, "\n", " ")
-	line := fmt.Sprintf("%s %s %d %s\n", old, new, time.Now().Unix(), msg)
+	line := logLine(old, new, time.Now().Unix(), msg)
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
 		return fmt.Errorf("reflog %s: %w", path, err)
@@ -190,37 +190,108 @@ func (r *Refs) HeadLog() ([]RefLogEntry, error) {
 	return readLog(filepath.Join(r.dir, "logs", "HEAD"))
 }
 
+// logLine is one reflog line: "OLD NEW TIME MESSAGE #CRC", the CRC-32
+// (IEEE, 8 hex digits) of what precedes " #", so that a damaged line is
+// told from a good one. Lines written before the checksum have none and
+// are read as they are.
+func logLine(old, new ID, t int64, msg string) string {
+	body := fmt.Sprintf("%s %s %d %s", old, new, t, msg)
+	return fmt.Sprintf("%s #%08x\n", body, crc32.ChecksumIEEE([]byte(body)))
+}
+
+// parseLogLine reads one reflog line; ok is false for a damaged one.
+func parseLogLine(line string) (e RefLogEntry, ok bool) {
+	if i := len(line) - 10; i >= 0 && line[i] == ' ' && line[i+1] == '#' {
+		sum, err := strconv.ParseUint(line[i+2:], 16, 32)
+		if err == nil && len(line[i+2:]) == 8 {
+			if uint32(sum) != crc32.ChecksumIEEE([]byte(line[:i])) {
+				return e, false
+			}
+			line = line[:i]
+		}
+	}
+	parts := strings.SplitN(line, " ", 4)
+	if len(parts) < 3 {
+		return e, false
+	}
+	var err1, err2, err3 error
+	e.Old, err1 = ParseID(parts[0])
+	e.New, err2 = ParseID(parts[1])
+	e.Time, err3 = strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return e, false
+	}
+	if len(parts) == 4 {
+		e.Message = parts[3]
+	}
+	return e, true
+}
+
+// readLog reads a reflog, skipping a damaged line; a last line without
+// its newline was torn by a crash while it was written, and is not taken
+// for damage.
 func readLog(path string) ([]RefLogEntry, error) {
-	f, err := os.Open(path)
+	out, _, err := readLogChecked(path)
+	return out, err
+}
+
+// readLogChecked is readLog that also returns the numbers (from 1) of
+// the damaged lines.
+func readLogChecked(path string) ([]RefLogEntry, []int, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
 	var out []RefLogEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), " ", 4)
-		if len(parts) < 3 {
-			continue
+	var damaged []int
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		last := i == len(lines)-1
+		if last && l == "" {
+			break
 		}
-		var e RefLogEntry
-		var err1, err2, err3 error
-		e.Old, err1 = ParseID(parts[0])
-		e.New, err2 = ParseID(parts[1])
-		e.Time, err3 = strconv.ParseInt(parts[2], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
+		e, ok := parseLogLine(l)
+		if !ok {
+			if !last {
+				damaged = append(damaged, i+1)
+			}
 			continue
-		}
-		if len(parts) == 4 {
-			e.Message = parts[3]
 		}
 		out = append(out, e)
 	}
-	return out, sc.Err()
+	return out, damaged, nil
+}
+
+// DamagedLogs lists the damaged reflog lines ("logs/HEAD:3"). While any
+// is, the commits such a line names may be kept by nothing else, so gc
+// deletes nothing.
+func (r *Refs) DamagedLogs() ([]string, error) {
+	var out []string
+	root := filepath.Join(r.dir, "logs")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		_, bad, err := readLogChecked(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(r.dir, p)
+		for _, n := range bad {
+			out = append(out, fmt.Sprintf("%s:%d", filepath.ToSlash(rel), n))
+		}
+		return nil
+	})
+	return out, err
 }
 
 // AllLogged returns every commit ID that any reflog mentions, so that gc
@@ -327,9 +398,12 @@ func (r *Refs) TrimLog(ctx context.Context, name string, keep func(newest int, e
 	}
 	defer l.Release()
 	path := r.logPath(name)
-	entries, err := readLog(path)
+	entries, bad, err := readLogChecked(path)
 	if err != nil {
 		return 0, err
+	}
+	if len(bad) > 0 {
+		return 0, fmt.Errorf("reflog of %s has damaged lines %v; it is not trimmed: %w (see mesh fsck)", name, bad, ErrCorrupt)
 	}
 	var kept []RefLogEntry
 	for i := len(entries) - 1; i >= 0; i-- {
@@ -351,7 +425,7 @@ func (r *Refs) TrimLog(ctx context.Context, name string, keep func(newest int, e
 		if !has[e.Old] {
 			e.Old = ZeroID
 		}
-		fmt.Fprintf(&b, "%s %s %d %s\n", e.Old, e.New, e.Time, e.Message)
+		b.WriteString(logLine(e.Old, e.New, e.Time, e.Message))
 	}
 	if err := WriteFileAtomic(path, []byte(b.String()), 0o644, true); err != nil {
 		return 0, fmt.Errorf("trim reflog of %s: %w", name, err)

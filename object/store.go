@@ -32,6 +32,9 @@ type Store struct {
 	mu    sync.RWMutex
 	packs []*packFile
 	known map[string]bool
+	// unseen names the packs refresh could not load (index missing its
+	// pack, or damaged), so a read that misses says where to look.
+	unseen map[string]bool
 
 	// The pack indexes and the codecs are loaded on first use: a status
 	// on a clean tree needs none of them.
@@ -105,21 +108,48 @@ func (s *Store) refresh() error {
 		packPath := filepath.Join(s.dir, name+".pack")
 		st, err := os.Stat(packPath)
 		if err != nil {
-			return fmt.Errorf("pack %s has an index but no pack file: %w; run mesh fsck", name, ErrCorrupt)
+			// An index without its pack, or (below) a damaged index: the
+			// pack's objects are not seen, every other one is; mesh fsck
+			// names it, and fsck --repair rebuilds an index from its pack.
+			s.markUnseen(name)
+			continue
 		}
 		m, err := MapFile(idxPath)
 		if err != nil {
-			return fmt.Errorf("read index of pack %s: %w", name, err)
+			s.markUnseen(name)
+			continue
 		}
 		p, err := openIndex(name, packPath, m.Data, st.Size())
 		if err != nil {
 			m.Close()
-			return fmt.Errorf("index of pack %s: %w; run mesh fsck", name, err)
+			s.markUnseen(name)
+			continue
 		}
 		p.mapped = m
 		s.addPack(p)
 	}
 	return nil
+}
+
+func (s *Store) markUnseen(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unseen == nil {
+		s.unseen = map[string]bool{}
+	}
+	s.unseen[name] = true
+}
+
+// notFound is the error for an object the store does not hold: when a
+// pack could not be loaded, it may be there, and the error says so.
+func (s *Store) notFound(id ID) error {
+	s.mu.RLock()
+	n := len(s.unseen)
+	s.mu.RUnlock()
+	if n > 0 {
+		return fmt.Errorf("object %s: %w, and %d pack(s) could not be read (a damaged or missing index): %w; run mesh fsck", id.Short(), ErrNotFound, n, ErrCorrupt)
+	}
+	return fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
 }
 
 func (s *Store) addPack(p *packFile) {
@@ -184,7 +214,7 @@ func (s *Store) Stat(id ID) (Type, int64, error) {
 	}
 	loc, ok := s.lookup(id)
 	if !ok {
-		return 0, 0, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
+		return 0, 0, s.notFound(id)
 	}
 	return loc.typ, int64(loc.raw), nil
 }
@@ -196,7 +226,7 @@ func (s *Store) Get(id ID) (Type, []byte, error) {
 	}
 	loc, ok := s.lookup(id)
 	if !ok {
-		return 0, nil, fmt.Errorf("object %s: %w", id.Short(), ErrNotFound)
+		return 0, nil, s.notFound(id)
 	}
 	return s.read(id, loc)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -127,8 +128,10 @@ func report(st *state, err error) int {
 		hint = "see mesh --help"
 	case errors.Is(err, context.Canceled):
 		err = errors.New("interrupted; nothing was half-written, run the command again")
+	case errors.Is(err, object.ErrCorrupt) && slices.Contains(st.args, "fsck"):
+		// fsck said what it found and what to do.
 	case errors.Is(err, object.ErrCorrupt):
-		hint = "run mesh fsck --read-data to see what is damaged"
+		hint = "run mesh fsck --read-data to see what is damaged, and mesh fsck --repair to fetch it again from another device"
 	case errors.Is(err, worktree.ErrUnsafePath):
 		hint = "the tree holds a path that would escape the folder; it was not written"
 	case errors.Is(err, remote.ErrUnauthorized):

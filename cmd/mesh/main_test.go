@@ -44,6 +44,29 @@ func TestScripts(t *testing.T) {
 				os.Chmod(m[0], 0o644)
 				ts.Check(os.WriteFile(m[0], b, 0o644))
 			},
+			// hexflip FILE LINE COL: change the hex digit at column COL
+			// (from 1) of line LINE (from 1) of FILE to another hex digit.
+			"hexflip": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: hexflip FILE LINE COL")
+				}
+				line, _ := strconv.Atoi(args[1])
+				col, _ := strconv.Atoi(args[2])
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				lines := strings.Split(string(b), "\n")
+				if line < 1 || line > len(lines) || col < 1 || col > len(lines[line-1]) {
+					ts.Fatalf("%s has no line %d column %d", args[0], line, col)
+				}
+				l := []byte(lines[line-1])
+				if l[col-1] == '0' {
+					l[col-1] = '1'
+				} else {
+					l[col-1] = '0'
+				}
+				lines[line-1] = string(l)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Join(lines, "\n")), 0o644))
+			},
 			// waitfile FILE: wait (up to a minute) until FILE exists, as
 			// mesh serve's address file does once it listens.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {

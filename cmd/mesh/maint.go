@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/repo"
@@ -14,10 +15,37 @@ func maintCommands(st *state) []*cli.Command {
 		{
 			Name:  "fsck",
 			Usage: "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
-			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"}},
-			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-				rep, err := object.Fsck(c.Context, r.Store, r.Refs, c.Bool("read-data"))
-				if err != nil {
+			ArgsUsage: "[--repair [REMOTE]]",
+			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"},
+				&cli.BoolFlag{Name: "repair", Usage: "rebuild lost or damaged pack indexes, and fetch every damaged or missing object again from REMOTE (default: every remote), then check again"}},
+			Action: repoAction(st, func(c *cli.Context) error {
+				if c.NArg() > 1 || (c.NArg() == 1 && !c.Bool("repair")) {
+					return usagef("fsck takes no arguments; fsck --repair takes at most one remote")
+				}
+				return nil
+			}, func(c *cli.Context, r *repo.Repo) error {
+				var rep *object.FsckReport
+				var err error
+				if c.Bool("repair") {
+					var res *repo.RepairResult
+					res, rep, err = r.Repair(c.Context, c.Args().First())
+					if st.json && res != nil {
+						st.printJSON(res)
+					} else if res != nil {
+						for _, l := range res.Indexes {
+							st.printf("%s\n", l)
+						}
+						if res.Repaired > 0 {
+							st.printf("fetched %d damaged or missing objects again from %s, dropped %d damaged copies\n", res.Repaired, strings.Join(res.From, ", "), res.Dropped)
+						}
+						for name, why := range res.Unreached {
+							st.printf("could not ask %s: %s\n", name, why)
+						}
+					}
+					if err != nil || rep == nil {
+						return err
+					}
+				} else if rep, err = object.Fsck(c.Context, r.Store, r.Refs, c.Bool("read-data")); err != nil {
 					return err
 				}
 				if st.json {
@@ -31,7 +59,7 @@ func maintCommands(st *state) []*cli.Command {
 					}
 					st.printf("\n")
 					for _, s := range rep.Stray {
-						st.printf("stray file left by an interrupted writer (mesh gc removes it): %s\n", s)
+						st.printf("temporary file left by an interrupted writer (mesh gc removes it): %s\n", s)
 					}
 					for _, p := range rep.Problems {
 						if p.Object.IsZero() {
@@ -42,7 +70,11 @@ func maintCommands(st *state) []*cli.Command {
 					}
 				}
 				if n := len(rep.Problems); n > 0 {
-					return fmt.Errorf("fsck found %d problem(s): %w", n, object.ErrCorrupt)
+					hint := ""
+					if len(rep.Damaged)+len(rep.Missing) > 0 {
+						hint = "; mesh fsck --repair fetches damaged and missing objects again from the remotes"
+					}
+					return fmt.Errorf("fsck found %d problem(s): %w%s", n, object.ErrCorrupt, hint)
 				}
 				return nil
 			}),
