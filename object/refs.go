@@ -2,9 +2,9 @@ package object
 
 import (
 	"context"
-	"hash/crc32"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"

@@ -13,8 +13,8 @@ import (
 func maintCommands(st *state) []*cli.Command {
 	return []*cli.Command{
 		{
-			Name:  "fsck",
-			Usage: "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
+			Name:      "fsck",
+			Usage:     "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
 			ArgsUsage: "[--repair [REMOTE]]",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"},
 				&cli.BoolFlag{Name: "repair", Usage: "rebuild lost or damaged pack indexes, and fetch every damaged or missing object again from REMOTE (default: every remote), then check again"}},
