@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mesh-sync/mesh/object"
@@ -106,5 +107,34 @@ func FuzzIntent(f *testing.F) {
 		}
 		r.finish(context.Background(), in)
 		r.clearIntent()
+	})
+}
+
+// FuzzConfig: whatever .mesh/config holds, opening the repository gives
+// a repository or an error that names the file, never a panic.
+func FuzzConfig(f *testing.F) {
+	r, err := Init(f.TempDir(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := filepath.Join(r.Meta, "config")
+	good, _ := os.ReadFile(p)
+	r.Close()
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"chunking":{"algorithm":"x","min":0,"normal":0,"max":0}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o, err := Open(r.Root)
+		if err != nil {
+			if !strings.Contains(err.Error(), "config") {
+				t.Fatalf("the error does not name the config: %v", err)
+			}
+			return
+		}
+		o.Close()
 	})
 }
