@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -169,6 +170,8 @@ func hostileServer(t *testing.T, m Mesh, act func(w *wire, k frameKind, b []byte
 }
 
 func TestHostileServers(t *testing.T) {
+	enc, _ := zstd.NewWriter(nil)
+	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)
 	m := testMesh(t)
 	honest := local(t)
 	head := bigCommit(t, honest.Objects, randomBytes(5, 256<<10))
@@ -230,6 +233,38 @@ func TestHostileServers(t *testing.T) {
 			w.write(kindEnd)
 			return true
 		}, ErrProtocol},
+		{"commit bomb", func(w *wire, k frameKind, b []byte) bool {
+			if k != kindCommits {
+				return res.handle(context.Background(), w, k, b) == nil
+			}
+			// A few KB that expand to 64 MiB, stated as such: refused
+			// before anything is decompressed.
+			w.writeObject(head, object.Raw{Type: object.TypeCommit, Comp: 1, Size: 64 << 20, Data: bomb})
+			w.write(kindEnd)
+			return true
+		}, object.ErrTooLarge},
+		{"commit bomb stating a small size", func(w *wire, k frameKind, b []byte) bool {
+			if k != kindCommits {
+				return res.handle(context.Background(), w, k, b) == nil
+			}
+			w.writeObject(head, object.Raw{Type: object.TypeCommit, Comp: 1, Size: 1 << 10, Data: bomb})
+			w.write(kindEnd)
+			return true
+		}, object.ErrMalformed},
+		{"metadata flood", func(w *wire, k frameKind, b []byte) bool {
+			if k != kindCommits {
+				return res.handle(context.Background(), w, k, b) == nil
+			}
+			for i := 0; i < 5000; i++ {
+				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: strings.Repeat("x", 512)}
+				body := c.Encode()
+				if w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body)) != nil {
+					return false
+				}
+			}
+			w.write(kindEnd)
+			return true
+		}, ErrProtocol},
 		{"history with a hole", func(w *wire, k frameKind, b []byte) bool {
 			if k != kindCommits {
 				return res.handle(context.Background(), w, k, b) == nil
@@ -252,6 +287,11 @@ func TestHostileServers(t *testing.T) {
 			if tc.name == "endless history" {
 				defer func(old int) { MaxCommitsPerFetch = old }(MaxCommitsPerFetch)
 				MaxCommitsPerFetch = 100
+			}
+			if tc.name == "metadata flood" {
+				// 5000 distinct commits of about 600 bytes: over 1 MiB held.
+				defer func(old int64) { MaxMetaPerFetch = old }(MaxMetaPerFetch)
+				MaxMetaPerFetch = 1 << 20
 			}
 			dst := store(t)
 			want := head

@@ -49,7 +49,7 @@ type bench struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,restart,artifactlab,fanoutlab,restartlab; the labs need root and are run only when named)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,restart,hostile,artifactlab,fanoutlab,restartlab; the labs need root and are run only when named)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
@@ -112,6 +112,7 @@ func main() {
 	run("gossip256", b.gossipSim)
 	run("artifact", b.artifact)
 	run("restart", b.restartLoopback)
+	run("hostile", b.hostile)
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)
 	}
