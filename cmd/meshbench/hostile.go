@@ -107,7 +107,7 @@ func (b *bench) hostile() {
 	after := peakRSS(srv.cmd.Process.Pid)
 	b.add(row{Scenario: "mesh serve, 16 strangers each declaring a 64 MiB frame before the hello", Mesh: measurement{MaxRSS: after},
 		Target: "peak RSS ≤256 MiB",
-		Note: fmt.Sprintf("serve's peak RSS %d MiB (before the attack %d MiB); the strangers got %d MiB through before being cut off", after>>10, before>>10, sent>>20)})
+		Note:   fmt.Sprintf("serve's peak RSS %d MiB (before the attack %d MiB); the strangers got %d MiB through before being cut off", after>>10, before>>10, sent>>20)})
 }
 
 func minMedian(ds []time.Duration) (time.Duration, time.Duration) {
