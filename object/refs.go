@@ -270,17 +270,7 @@ func readLogChecked(path string) ([]RefLogEntry, []int, error) {
 // deletes nothing.
 func (r *Refs) DamagedLogs() ([]string, error) {
 	var out []string
-	root := filepath.Join(r.dir, "logs")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
+	err := r.eachLog(func(p string) error {
 		_, bad, err := readLogChecked(p)
 		if err != nil {
 			return err
@@ -294,12 +284,9 @@ func (r *Refs) DamagedLogs() ([]string, error) {
 	return out, err
 }
 
-// AllLogged returns every commit ID that any reflog mentions, so that gc
-// keeps earlier heads recoverable.
-func (r *Refs) AllLogged() ([]ID, error) {
-	var out []ID
-	root := filepath.Join(r.dir, "logs")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// eachLog calls fn with the path of every reflog.
+func (r *Refs) eachLog(fn func(path string) error) error {
+	return filepath.WalkDir(filepath.Join(r.dir, "logs"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -309,6 +296,15 @@ func (r *Refs) AllLogged() ([]ID, error) {
 		if d.IsDir() {
 			return nil
 		}
+		return fn(p)
+	})
+}
+
+// AllLogged returns every commit ID that any reflog mentions, so that gc
+// keeps earlier heads recoverable.
+func (r *Refs) AllLogged() ([]ID, error) {
+	var out []ID
+	err := r.eachLog(func(p string) error {
 		entries, err := readLog(p)
 		if err != nil {
 			return err

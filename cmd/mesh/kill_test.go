@@ -229,6 +229,25 @@ func changesOf(t *testing.T, bin, dir string, args ...string) []string {
 	return out
 }
 
+// twoVersions makes a repository in root/name with commit a (tree seed
+// 2) and on top commit b (tree seed 3, keep kept from the first) and
+// returns their IDs.
+func twoVersions(t *testing.T, bin, root, name string, small int, keep ...string) (dir, a, b string) {
+	dir = filepath.Join(root, name)
+	os.Mkdir(dir, 0o755)
+	mustMesh(t, bin, dir, "init")
+	writeTree(t, dir, 2, small)
+	for _, k := range keep {
+		os.WriteFile(filepath.Join(dir, k), []byte("committed\n"), 0o644)
+	}
+	mustMesh(t, bin, dir, "commit", "-m", "A")
+	a = revParse(t, bin, dir, "HEAD")
+	clearTree(t, dir, keep...)
+	writeTree(t, dir, 3, small)
+	mustMesh(t, bin, dir, "commit", "-m", "B")
+	return dir, a, revParse(t, bin, dir, "HEAD")
+}
+
 func killCases(t *testing.T, bin, root string) []killCase {
 	var cases []killCase
 	small := 120
@@ -240,16 +259,7 @@ func killCases(t *testing.T, bin, root string) []killCase {
 	// checkout: main at B, a commit A with a different tree; an untracked
 	// file and an edit of a file both versions share ride along.
 	{
-		dir := filepath.Join(root, "checkout")
-		os.Mkdir(dir, 0o755)
-		mustMesh(t, bin, dir, "init")
-		writeTree(t, dir, 2, small)
-		os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("committed\n"), 0o644)
-		mustMesh(t, bin, dir, "commit", "-m", "A")
-		a := revParse(t, bin, dir, "HEAD")
-		clearTree(t, dir, "keep.txt")
-		writeTree(t, dir, 3, small)
-		mustMesh(t, bin, dir, "commit", "-m", "B")
+		dir, a, _ := twoVersions(t, bin, root, "checkout", small, "keep.txt")
 		os.WriteFile(filepath.Join(dir, "mine.txt"), []byte(mine), 0o644)
 		os.WriteFile(filepath.Join(dir, "keep.txt"), []byte(mine), 0o644)
 		cases = append(cases, killCase{name: "checkout", tmpl: dir, args: []string{"checkout", a},
@@ -265,16 +275,7 @@ func killCases(t *testing.T, bin, root string) []killCase {
 	// changed): the deterministic merge commit is the target.
 	var mergeTarget string
 	{
-		dir := filepath.Join(root, "merge")
-		os.Mkdir(dir, 0o755)
-		mustMesh(t, bin, dir, "init")
-		writeTree(t, dir, 2, small)
-		mustMesh(t, bin, dir, "commit", "-m", "P")
-		p := revParse(t, bin, dir, "HEAD")
-		clearTree(t, dir)
-		writeTree(t, dir, 3, small)
-		mustMesh(t, bin, dir, "commit", "-m", "Q")
-		q := revParse(t, bin, dir, "HEAD")
+		dir, p, q := twoVersions(t, bin, root, "merge", small)
 		mustMesh(t, bin, dir, "checkout", p)
 		os.WriteFile(filepath.Join(dir, "r.txt"), []byte("r\n"), 0o644)
 		mustMesh(t, bin, dir, "commit", "-m", "R")
@@ -325,16 +326,7 @@ func killCases(t *testing.T, bin, root string) []killCase {
 	// restore: the whole tree to an older commit, HEAD staying; an
 	// untracked file stays.
 	{
-		dir := filepath.Join(root, "restore")
-		os.Mkdir(dir, 0o755)
-		mustMesh(t, bin, dir, "init")
-		writeTree(t, dir, 2, small)
-		mustMesh(t, bin, dir, "commit", "-m", "A")
-		a := revParse(t, bin, dir, "HEAD")
-		clearTree(t, dir)
-		writeTree(t, dir, 3, small)
-		mustMesh(t, bin, dir, "commit", "-m", "B")
-		b := revParse(t, bin, dir, "HEAD")
+		dir, a, b := twoVersions(t, bin, root, "restore", small)
 		os.WriteFile(filepath.Join(dir, "mine.txt"), []byte(mine), 0o644)
 		cases = append(cases, killCase{name: "restore", tmpl: dir, args: []string{"restore", "--source", a},
 			check: func(dir, _ string) string {

@@ -82,6 +82,12 @@ func (r *Repo) update(ctx context.Context, in intent, changes []object.Change, s
 		// command (or this one run again).
 		return err
 	}
+	return r.complete(ctx, in, snap)
+}
+
+// complete does what follows the files: HEAD moves, the stat cache is
+// saved, the record goes.
+func (r *Repo) complete(ctx context.Context, in intent, snap *worktree.Snapshot) error {
 	if err := r.moveHeadAs(ctx, in.Head); err != nil {
 		return err
 	}
@@ -226,9 +232,5 @@ func (r *Repo) finish(ctx context.Context, in *intent) error {
 	if err := r.applyTree(ctx, todo, snap, nil); err != nil {
 		return err
 	}
-	if err := r.moveHeadAs(ctx, in.Head); err != nil {
-		return err
-	}
-	snap.Index.Save(r.indexPath())
-	return r.clearIntent()
+	return r.complete(ctx, *in, snap)
 }
