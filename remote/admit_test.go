@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -167,4 +168,69 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestPushBomb: a member pushes a commit that states 64 MiB and
+// compresses to a few KB. The receiver refuses it before expanding it,
+// moves no ref, keeps a clean store and serves the next member.
+func TestPushBomb(t *testing.T) {
+	m := testMesh(t)
+	dst := local(t)
+	moved := false
+	var logs lockedBuffer
+	addr := serve(t, &Server{Auth: newAuth(t, m), Local: dst, Log: slog.New(slog.NewTextHandler(&logs, nil)), Push: func(context.Context, DeviceID, string, object.ID, object.ID) error {
+		moved = true
+		return nil
+	}})
+	enc, _ := zstd.NewWriter(nil)
+	bomb := object.Raw{Type: object.TypeCommit, Comp: 1, Size: 64 << 20, Data: enc.EncodeAll(make([]byte, 64<<20), nil)}
+	id := object.ID{0xb0, 0x0b}
+	c, err := newAuth(t, m).Dial(testCtx(t), addr, DeviceID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Speaking push by hand: offer the head, and answer the receiver's
+	// request for commits with the bomb.
+	c.w.writeJSON(kindPush, pushMsg{Branch: "main", New: id})
+	c.w.flush()
+	var answer error
+	for range 4 {
+		k, _, err := c.w.read()
+		if err != nil {
+			answer = err
+			break
+		}
+		if k == kindCommits {
+			c.w.writeObject(id, bomb)
+			c.w.write(kindEnd)
+			c.w.flush()
+		}
+		if k == kindPushDone {
+			break
+		}
+	}
+	// The receiver cuts the connection, and its log names the device
+	// and why.
+	if answer == nil || moved {
+		t.Fatalf("the receiver's answer to a bomb: %v (ref moved: %v)", answer, moved)
+	}
+	waitLog := func() bool {
+		for range 100 {
+			if l := logs.String(); strings.Contains(l, "over the limit") && strings.Contains(l, c.LocalAddr()) {
+				return true
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return false
+	}
+	if !waitLog() {
+		t.Fatalf("the receiver's log does not name the pusher and the limit:\n%s", logs.String())
+	}
+	fsckClean(t, dst.Objects)
+	c2, err := newAuth(t, m).Dial(testCtx(t), addr, DeviceID{})
+	if err != nil {
+		t.Fatalf("the next member after a bomb: %v", err)
+	}
+	c2.Close()
 }
