@@ -23,6 +23,13 @@ type Raw struct {
 	Data []byte
 }
 
+// Stored is body in the form this store keeps it: compressed when that
+// saves more than 1/32.
+func (s *Store) Stored(t Type, body []byte) Raw {
+	data, comp := s.compress(body)
+	return Raw{Type: t, Comp: comp, Size: len(body), Data: data}
+}
+
 // RawOf is body in stored form, uncompressed.
 func RawOf(t Type, body []byte) Raw {
 	return Raw{Type: t, Size: len(body), Data: body}

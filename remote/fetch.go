@@ -186,6 +186,7 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 		if err != nil {
 			return fmt.Errorf("commit %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
 		}
+		r = f.compact(r, body)
 		if err := f.hold(r); err != nil {
 			return err
 		}
@@ -313,7 +314,18 @@ func (f *fetcher) hold(r object.Raw) error {
 	return nil
 }
 
+// compact is r as it is held until written: compressed, if it came
+// uncompressed (a peer that expanded it to walk history), so that what a
+// fetch holds is what it will store, and a commit of zeros costs bytes.
+func (f *fetcher) compact(r object.Raw, body []byte) object.Raw {
+	if r.Comp == 0 && len(body) >= 4<<10 {
+		return f.dst.Stored(r.Type, body)
+	}
+	return r
+}
+
 func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error {
+	r = f.compact(r, body)
 	if err := f.hold(r); err != nil {
 		return err
 	}

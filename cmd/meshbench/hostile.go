@@ -15,9 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mesh-sync/mesh/object"
 )
 
-// hostile: mesh serve under attack by strangers (no mesh secret). Timed:
+// hostile: mesh serve under attack by strangers (no mesh secret), and a
+// device fetching from a member that serves a history of commits as big
+// as a commit may be (4 MiB messages that compress to a few KB). Timed:
 // a member's mesh join with and without 400 stranger TCP connections held
 // open (b.runs each, alternating, min and median), and serve's peak RSS
 // after 16 strangers finish TLS and each declare a 64 MiB frame where the
@@ -108,6 +112,54 @@ func (b *bench) hostile() {
 	b.add(row{Scenario: "mesh serve, 16 strangers each declaring a 64 MiB frame before the hello", Mesh: measurement{MaxRSS: after},
 		Target: "peak RSS ≤256 MiB",
 		Note:   fmt.Sprintf("serve's peak RSS %d MiB (before the attack %d MiB); the strangers got %d MiB through before being cut off", after>>10, before>>10, sent>>20)})
+
+	// A member whose history is 400 commits of 4 MiB each (1.6 GB
+	// expanded, a few hundred KB sent): the device joining it.
+	evil := filepath.Join(root, "evil")
+	b.must("", b.mesh, "join", tok, evil)
+	const commits = 400
+	st, err := object.OpenStore(filepath.Join(evil, ".mesh", "objects"))
+	check(err)
+	batch := st.NewBatch()
+	empty, _ := (&object.Tree{}).Encode()
+	_, err = batch.Put(object.TypeTree, empty)
+	check(err)
+	var head object.ID
+	msg := strings.Repeat("\x00", object.MaxCommitSize-1024)
+	for i := range commits {
+		c := &object.Commit{Tree: object.EmptyTreeID, Device: "evil", Author: "evil", Time: int64(i), Message: msg}
+		if !head.IsZero() {
+			c.Parents = []object.ID{head}
+		}
+		head, err = batch.Put(object.TypeCommit, c.Encode())
+		check(err)
+	}
+	check(batch.Finish())
+	st.Close()
+	check(os.WriteFile(filepath.Join(evil, ".mesh", "refs", "heads", "main"), []byte(head.String()+"\n"), 0o644))
+	esrv, _ := b.serve(evil)
+	etok, err := b.outputIn(evil, b.mesh, "invite")
+	check(err)
+	victim, err := b.time("", b.mesh, "join", strings.TrimSpace(etok), filepath.Join(root, "victim"))
+	esrv.stop()
+	joined := "it took the history in (within the limits)"
+	if err != nil {
+		joined = "it refused the history: " + lastLineOf(err.Error())
+	}
+	b.add(row{Scenario: fmt.Sprintf("mesh join from a member serving %d commits of 4 MiB (compressed to a few KB)", commits), Mesh: victim,
+		Target: "peak RSS ≤256 MiB",
+		Note:   fmt.Sprintf("the joining device's peak RSS %d MiB; %s", victim.MaxRSS>>10, joined)})
+}
+
+// lastLineOf is the line of a failed command's output that says why
+// (mesh's "mesh: ..." line).
+func lastLineOf(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "mesh: ") {
+			return l
+		}
+	}
+	return s
 }
 
 func minMedian(ds []time.Duration) (time.Duration, time.Duration) {
