@@ -26,6 +26,9 @@ type Status struct {
 	// Reserved lists what is left out because no tree may hold it (see
 	// worktree.Snapshot.Reserved).
 	Reserved []string `json:"reserved,omitempty"`
+	// Nested lists directories that are repositories of their own (their
+	// .mesh is left out, their files are not).
+	Nested []string `json:"nested,omitempty"`
 }
 
 // Clean reports whether nothing differs from HEAD.
@@ -81,7 +84,7 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved}, nil
+	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved, Nested: snap.Nested}, nil
 }
 
 // fileStatuses turns tree changes into per-path statuses; directories are

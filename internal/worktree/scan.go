@@ -58,6 +58,16 @@ type Snapshot struct {
 	// hold them (it would write into a device's repository), so they are
 	// left out, and a commit says so (see repo.Commit).
 	Reserved []string
+	// Nested lists the directories that are repositories of their own
+	// (they hold a .mesh with a config): their files are in the tree,
+	// their .mesh is not.
+	Nested []string
+}
+
+// isRepository reports whether meta is a mesh repository's .mesh.
+func isRepository(meta string) bool {
+	fi, err := os.Stat(filepath.Join(meta, "config"))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // ReadTree reads a tree of the snapshot.
@@ -110,8 +120,9 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 		return nil, err
 	}
 	snap.HashedFiles = len(jobs)
-	snap.Reserved = w.reserved
+	snap.Reserved, snap.Nested = w.reserved, w.nested
 	slices.Sort(snap.Reserved)
+	slices.Sort(snap.Nested)
 	snap.HashedBytes = total
 	// A status that read nothing has nothing new to remember; skipping the
 	// new stat cache spares a path string and an entry per file.
@@ -129,6 +140,7 @@ type walker struct {
 	root     string
 	noIgnore bool
 	reserved []string // guarded by mu
+	nested   []string // guarded by mu
 	ix       *Index
 	have     func(object.ID) bool
 	sem      chan struct{}
@@ -165,7 +177,19 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 		}
 		if object.Reserved(name) {
 			p := append(dir[:len(dir):len(dir)], name)
-			if (len(dir) > 0 || name != ignore.MetaDir) && !rules.ByPatterns(p, de.st.mode.IsDir()) {
+			switch {
+			case len(dir) == 0 && name == ignore.MetaDir:
+				// This repository's own.
+			case rules.ByPatterns(p, de.st.mode.IsDir()):
+				// Left out on purpose.
+			case name == ignore.MetaDir && de.st.mode.IsDir() && isRepository(filepath.Join(abs, name)):
+				// A repository of its own nested here: its files are
+				// this one's, its .mesh is not (as git treats a nested
+				// .git).
+				w.mu.Lock()
+				w.nested = append(w.nested, rel)
+				w.mu.Unlock()
+			default:
 				w.mu.Lock()
 				w.reserved = append(w.reserved, strings.Join(p, "/"))
 				w.mu.Unlock()
