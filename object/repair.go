@@ -56,6 +56,46 @@ func (s *Store) IndexProblems() []IndexProblem {
 	return out
 }
 
+// PacksWithoutIndex lists the packs that have no index file at all: left
+// by a writer killed between its pack's rename and its index, or an index
+// lost. Cheap (one directory listing), so it is asked often.
+func (s *Store) PacksWithoutIndex() []string {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".idx"); ok {
+			have[n] = true
+		}
+	}
+	var out []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".pack"); ok && !have[n] && !strings.HasPrefix(n, TempPrefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// RebuildMissingIndexes rebuilds the index of every pack that has none
+// (see PacksWithoutIndex): its objects, checked, become visible again;
+// ones no ref needs are gc's to drop. The caller holds the repository
+// lock.
+func (s *Store) RebuildMissingIndexes() error {
+	names := s.PacksWithoutIndex()
+	for _, n := range names {
+		if _, _, _, err := s.rebuildIndex(n); err != nil {
+			return fmt.Errorf("rebuild the index of pack %s: %w", n, err)
+		}
+	}
+	if len(names) > 0 {
+		return s.reload()
+	}
+	return nil
+}
+
 // RebuildIndexes rebuilds the index of every pack IndexProblems names,
 // and returns what it did for each ("pack X: 123 objects indexed, 1 left
 // out"). The caller holds the repository lock.

@@ -176,9 +176,16 @@ func (r *Repo) moveHeadAs(ctx context.Context, m *headMove) error {
 }
 
 // finishInterrupted finishes the update a killed process left recorded,
-// if any, and sweeps .mesh/tmp. The caller holds the repository lock, so
+// if any, rebuilds the index of a pack a killed writer left without one,
+// and sweeps .mesh/tmp. The caller holds the repository lock, so
 // no live process is writing either.
 func (r *Repo) finishInterrupted(ctx context.Context) error {
+	// A pack whose writer was killed before its index: rebuilt, so the
+	// store is whole before anything reads it (its objects, checked,
+	// become visible; no ref needs them, and gc drops them).
+	if err := r.Store.RebuildMissingIndexes(); err != nil {
+		return err
+	}
 	tmp := filepath.Join(r.Meta, TmpDir)
 	if ents, err := os.ReadDir(tmp); err == nil {
 		for _, e := range ents {

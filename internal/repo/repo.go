@@ -218,10 +218,11 @@ func Open(dir string) (*Repo, error) {
 		return nil, err
 	}
 	r := &Repo{Root: root, Meta: meta, Config: cfg, Store: st, Refs: object.OpenRefs(meta), chunker: ch, Now: time.Now}
-	if _, err := os.Stat(filepath.Join(meta, opFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(meta, opFile)); err == nil || len(st.PacksWithoutIndex()) > 0 {
 		// A killed process left an update of the working tree half
-		// done: finish it now, before anything reads the tree, unless a
-		// live process holds the lock (the update is its own, under way).
+		// done, or a pack without its index: finish it now, before
+		// anything reads them, unless a live process holds the lock (the
+		// work is its own, under way).
 		if l, _, err := object.TryLock(r.lockPath()); err == nil {
 			r.finishInterrupted(context.Background()) // an error shows again at the next Lock
 			l.Release()
