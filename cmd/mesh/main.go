@@ -108,10 +108,80 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, syncCommands(st)...)
 	app.Commands = append(app.Commands, artifactCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
+	app.Commands = append(app.Commands, helpCommand(st, app))
+	app.Version = version()
 	for _, cmd := range app.Commands {
-		cmd.OnUsageError = app.OnUsageError
+		prepare(cmd, app.OnUsageError)
 	}
 	return app
+}
+
+// prepare sets what every command shares: usage errors become exit 2,
+// and no argument is ever taken as a request for help (urfave/cli gives
+// each command a "help"/"h" subcommand, so "mesh restore h" printed help
+// and restored nothing); mesh help CMD and --help remain.
+func prepare(cmd *cli.Command, onUsage cli.OnUsageErrorFunc) {
+	cmd.OnUsageError = onUsage
+	cmd.HideHelpCommand = true
+	for _, sub := range cmd.Subcommands {
+		prepare(sub, onUsage)
+	}
+}
+
+// version is the module version mesh was built as, and its VCS revision
+// when the build recorded one.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v + " " + bi.GoVersion
+}
+
+// helpCommand is mesh help [CMD...]: the usage of mesh, or of a command.
+func helpCommand(st *state, app *cli.App) *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Usage:     "show the commands, or how to use one (mesh help remote add)",
+		ArgsUsage: "[COMMAND...]",
+		Action: action(st, func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			cmds := app.Commands
+			var found *cli.Command
+			path := "mesh"
+			for _, name := range c.Args().Slice() {
+				found = nil
+				for _, cmd := range cmds {
+					if cmd.HasName(name) {
+						found = cmd
+					}
+				}
+				if found == nil {
+					return usagef("no command %q; see mesh help", strings.Join(c.Args().Slice(), " "))
+				}
+				cmds = found.Subcommands
+				path += " " + found.Name
+			}
+			found.HelpName = path
+			tmpl := cli.CommandHelpTemplate
+			if len(found.Subcommands) > 0 {
+				tmpl = cli.SubcommandHelpTemplate
+			}
+			cli.HelpPrinterCustom(st.stdout, tmpl, found, nil)
+			return nil
+		}),
+	}
 }
 
 // report prints err as one line (or JSON) and picks the exit code: the
@@ -209,22 +279,33 @@ func (st *state) printJSON(v any) error {
 
 func (st *state) printf(format string, args ...any) { fmt.Fprintf(st.stdout, format, args...) }
 
-// interspersed lets get and publish take their flags after the arguments
-// too (mesh get SOURCE REV --to DIR), as their documentation shows them:
-// urfave/cli stops at the first argument, so the flags are moved in front
-// of it. Everything after "--" stays as it is.
+// interspersed lets every command take its flags after its arguments
+// too (mesh log HEAD -n 2, mesh get SOURCE REV --to DIR): urfave/cli stops
+// at the first argument, so the flags are moved in front of them. "--"
+// ends the flags: everything after it stays an argument, as does a lone
+// "-" (stdin).
 func interspersed(app *cli.App, args []string) []string {
 	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") {
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
 		if args[i] == "-C" {
 			i++
 		}
 		i++
 	}
-	if i >= len(args) || (args[i] != "get" && args[i] != "publish") {
+	if i >= len(args) {
 		return args
 	}
 	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	for i+1 < len(args) && len(cmd.Subcommands) > 0 {
+		sub := cmd.Command(args[i+1])
+		if sub == nil {
+			break
+		}
+		cmd, i = sub, i+1
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		_, isBool := f.(*cli.BoolFlag)
@@ -240,6 +321,9 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			// A flag, known or not (urfave/cli then names an unknown one
+			// in a usage error); a path that starts with "-" goes after
+			// "--", as in git.
 			flags = append(flags, a)
 			if name, _, hasValue := strings.Cut(a, "="); !hasValue && takesValue[name] && j+1 < len(args) {
 				j++
@@ -250,6 +334,13 @@ func interspersed(app *cli.App, args []string) []string {
 		rest = append(rest, a)
 	}
 	out := append(append([]string(nil), args[:i+1]...), flags...)
+	if j < len(args) || len(rest) > 0 {
+		// "--" keeps urfave/cli from reading an argument as a flag.
+		out = append(out, "--")
+	}
 	out = append(out, rest...)
-	return append(out, args[j:]...)
+	if j < len(args) {
+		out = append(out, args[j+1:]...)
+	}
+	return out
 }
