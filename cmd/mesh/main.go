@@ -320,6 +320,11 @@ func interspersed(app *cli.App, args []string) []string {
 		if a == "--" {
 			break
 		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' && takesValue[a[:2]] && !strings.Contains(a, "=") {
+			// -n5: a one-letter flag with its value joined, as git takes it.
+			flags = append(flags, a[:2], a[2:])
+			continue
+		}
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
 			// A flag, known or not (urfave/cli then names an unknown one
 			// in a usage error); a path that starts with "-" goes after
