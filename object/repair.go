@@ -31,28 +31,21 @@ type IndexProblem struct {
 }
 
 // IndexProblems lists the packs of the store whose index is missing or
-// damaged: their objects are not seen until RebuildIndexes.
+// damaged: their objects are not seen until RebuildIndexes. Damaged
+// indexes are the ones the store's loading set aside (refresh checks
+// every index's checksum once), so nothing is read twice.
 func (s *Store) IndexProblems() []IndexProblem {
+	s.refresh()
 	var out []IndexProblem
-	packs, _ := filepath.Glob(filepath.Join(s.dir, "*.pack"))
-	for _, p := range packs {
-		name := strings.TrimSuffix(filepath.Base(p), ".pack")
-		if strings.HasPrefix(name, TempPrefix) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, name+".idx"))
-		if err != nil {
-			out = append(out, IndexProblem{Pack: name, Err: "no index"})
-			continue
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			continue
-		}
-		if _, err := openIndex(name, p, b, st.Size()); err != nil {
-			out = append(out, IndexProblem{Pack: name, Err: err.Error()})
-		}
+	for _, name := range s.PacksWithoutIndex() {
+		out = append(out, IndexProblem{Pack: name, Err: "no index"})
 	}
+	s.mu.RLock()
+	for name, why := range s.unseen {
+		out = append(out, IndexProblem{Pack: name, Err: why})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Pack < out[j].Pack })
 	return out
 }
 
@@ -102,6 +95,12 @@ func (s *Store) RebuildMissingIndexes() error {
 func (s *Store) RebuildIndexes() ([]string, error) {
 	var out []string
 	for _, ip := range s.IndexProblems() {
+		if _, err := os.Stat(filepath.Join(s.dir, ip.Pack+".pack")); err != nil {
+			// An index whose pack is gone: nothing to rebuild from; what
+			// it listed is missing, and fetched again as such.
+			out = append(out, fmt.Sprintf("pack %s: its index has no pack to rebuild from; remove %s once the objects it listed are fetched again", ip.Pack, filepath.Join(s.dir, ip.Pack+".idx")))
+			continue
+		}
 		kept, dropped, name, err := s.rebuildIndex(ip.Pack)
 		if err != nil {
 			return out, fmt.Errorf("rebuild the index of pack %s: %w", ip.Pack, err)

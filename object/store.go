@@ -33,8 +33,8 @@ type Store struct {
 	packs []*packFile
 	known map[string]bool
 	// unseen names the packs refresh could not load (index missing its
-	// pack, or damaged), so a read that misses says where to look.
-	unseen map[string]bool
+	// pack, or damaged), and why, so a read that misses says where to look.
+	unseen map[string]string
 
 	// The pack indexes and the codecs are loaded on first use: a status
 	// on a clean tree needs none of them.
@@ -111,18 +111,18 @@ func (s *Store) refresh() error {
 			// An index without its pack, or (below) a damaged index: the
 			// pack's objects are not seen, every other one is; mesh fsck
 			// names it, and fsck --repair rebuilds an index from its pack.
-			s.markUnseen(name)
+			s.markUnseen(name, "an index without its pack")
 			continue
 		}
 		m, err := MapFile(idxPath)
 		if err != nil {
-			s.markUnseen(name)
+			s.markUnseen(name, err.Error())
 			continue
 		}
 		p, err := openIndex(name, packPath, m.Data, st.Size())
 		if err != nil {
 			m.Close()
-			s.markUnseen(name)
+			s.markUnseen(name, err.Error())
 			continue
 		}
 		p.mapped = m
@@ -131,13 +131,13 @@ func (s *Store) refresh() error {
 	return nil
 }
 
-func (s *Store) markUnseen(name string) {
+func (s *Store) markUnseen(name, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unseen == nil {
-		s.unseen = map[string]bool{}
+		s.unseen = map[string]string{}
 	}
-	s.unseen[name] = true
+	s.unseen[name] = why
 }
 
 // notFound is the error for an object the store does not hold: when a

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 )
@@ -73,12 +72,8 @@ func (b *bench) restart(where string, root string, hosts []host, lab bool) {
 		startAll(false)
 		killed = append(killed, crossing())
 	}
-	minMed := func(ds []time.Duration) (time.Duration, time.Duration) {
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[0], ds[len(ds)/2]
-	}
-	rmin, rmed := minMed(restarted)
-	kmin, kmed := minMed(killed)
+	rmin, rmed := minMedian(restarted)
+	kmin, kmed := minMedian(killed)
 	b.add(row{Scenario: fmt.Sprintf("%d daemons on fixed ports, a new file reaches all; all restarted with no flags, %s", len(dirs), where),
 		Mesh: measurement{Wall: rmed}, Target: "≤2 s after a restart",
 		Note: fmt.Sprintf("%d cycles: after a restart min %.2fs median %.2fs; after SIGKILL of all and a start min %.2fs median %.2fs; first start %.2fs",

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
@@ -36,16 +35,15 @@ type Refusal struct {
 	Since  time.Time `json:"since"`
 }
 
-// quarantine holds the refusals and the heads found valid.
+// quarantine holds the refusals.
 type quarantine struct {
 	mu      sync.Mutex
 	meta    string
 	refused map[string]Refusal // device/branch →
-	valid   map[object.ID]bool // commits whose tree validated
 }
 
 func newQuarantine(meta string) *quarantine {
-	q := &quarantine{meta: meta, refused: map[string]Refusal{}, valid: map[object.ID]bool{}}
+	q := &quarantine{meta: meta, refused: map[string]Refusal{}}
 	for _, r := range LoadRefused(meta) {
 		q.refused[r.Device+"/"+r.Branch] = r
 	}
@@ -112,22 +110,4 @@ func refusable(err error) bool {
 		}
 	}
 	return false
-}
-
-// check validates a commit held in the store (Repo.CheckHead): the store
-// may hold trees from a path or from before heads were checked.
-func (q *quarantine) check(r *repo.Repo, commit object.ID) error {
-	q.mu.Lock()
-	ok := q.valid[commit]
-	q.mu.Unlock()
-	if ok {
-		return nil
-	}
-	if err := r.CheckHead(commit); err != nil {
-		return err
-	}
-	q.mu.Lock()
-	q.valid[commit] = true
-	q.mu.Unlock()
-	return nil
 }

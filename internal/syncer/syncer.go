@@ -193,8 +193,8 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 		}
 		if s.Repo.Store.Has(hd.Commit) {
 			// Held already (another head contained it, or it came before
-			// receipt checked everything): check it, then note it.
-			if err := q.check(s.Repo, hd.Commit); err != nil {
+			// heads were checked): check it, then note it.
+			if err := s.Repo.CheckHead(hd.Commit); err != nil {
 				q.refuse(log, hd.Device, branch, hd.Commit, err)
 				mu.Lock()
 				out.Refused[hd.Device] = err.Error()
