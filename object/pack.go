@@ -284,27 +284,16 @@ func (p *packFile) scan() error {
 	off := int64(12)
 	seen := 0
 	for {
-		t, err := r.ReadByte()
+		h, err := readObjectHeader(r)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("object header at %d: %w", off, err)
 		}
-		comp, err := r.ReadByte()
-		if err != nil {
-			return fmt.Errorf("pack truncated at %d: %w", off, ErrCorrupt)
-		}
-		raw, err1 := binary.ReadUvarint(r)
-		stored, err2 := binary.ReadUvarint(r)
-		var id ID
-		_, err3 := io.ReadFull(r, id[:])
-		if err1 != nil || err2 != nil || err3 != nil {
-			return fmt.Errorf("object header at %d damaged: %w", off, ErrCorrupt)
-		}
-		n := 2 + uvarintLen(raw) + uvarintLen(stored) + IDSize
+		t, comp, raw, stored, id, n := h.typ, h.comp, h.raw, h.stored, h.id, h.n
 		e, ok := byOff[off+int64(n)]
-		if !ok || e.id != id || e.typ != Type(t) || e.comp != comp || uint64(e.raw) != raw || uint64(e.stored) != stored {
+		if !ok || e.id != id || e.typ != t || e.comp != comp || uint64(e.raw) != raw || uint64(e.stored) != stored {
 			return fmt.Errorf("object header at %d (%s) does not match the index: %w", off, id.Short(), ErrCorrupt)
 		}
 		if _, err := r.Discard(int(stored)); err != nil {
@@ -317,6 +306,38 @@ func (p *packFile) scan() error {
 		return fmt.Errorf("pack holds %d objects, its index %d: %w", seen, p.n, ErrCorrupt)
 	}
 	return nil
+}
+
+// objectHeader is what precedes each object in a pack.
+type objectHeader struct {
+	typ         Type
+	comp        uint8
+	raw, stored uint64
+	id          ID
+	n           int // its length in bytes
+}
+
+// readObjectHeader reads the next object's header: io.EOF at the clean
+// end of the pack, ErrCorrupt for one cut short or damaged.
+func readObjectHeader(r *bufio.Reader) (objectHeader, error) {
+	var h objectHeader
+	t, err := r.ReadByte()
+	if err != nil {
+		return h, err
+	}
+	comp, err := r.ReadByte()
+	if err != nil {
+		return h, fmt.Errorf("pack truncated: %w", ErrCorrupt)
+	}
+	raw, err1 := binary.ReadUvarint(r)
+	stored, err2 := binary.ReadUvarint(r)
+	_, err3 := io.ReadFull(r, h.id[:])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return h, fmt.Errorf("damaged: %w", ErrCorrupt)
+	}
+	h.typ, h.comp, h.raw, h.stored = Type(t), comp, raw, stored
+	h.n = 2 + uvarintLen(raw) + uvarintLen(stored) + IDSize
+	return h, nil
 }
 
 func uvarintLen(v uint64) int {

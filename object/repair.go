@@ -136,26 +136,21 @@ func (s *Store) rebuildIndex(name string) (kept, dropped int, newName string, er
 	seen := map[ID]bool{}
 	off := int64(12)
 	for {
-		t, err := r.ReadByte()
-		if err != nil {
-			break // the end, or a pack cut short: keep what was whole
+		h, err := readObjectHeader(r)
+		if err == io.EOF {
+			break
 		}
-		comp, err := r.ReadByte()
-		raw, err1 := binary.ReadUvarint(r)
-		stored, err2 := binary.ReadUvarint(r)
-		var id ID
-		_, err3 := io.ReadFull(r, id[:])
-		if err != nil || err1 != nil || err2 != nil || err3 != nil || stored > MaxExpand+64 || raw > MaxExpand {
+		if err != nil || h.stored > MaxExpand+64 || h.raw > MaxExpand {
 			dropped++ // a damaged header: nothing after it can be trusted
 			break
 		}
-		n := 2 + uvarintLen(raw) + uvarintLen(stored) + IDSize
+		t, comp, raw, stored, id, n := h.typ, h.comp, h.raw, h.stored, h.id, h.n
 		data := make([]byte, stored)
 		if _, err := io.ReadFull(r, data); err != nil {
 			dropped++
 			break
 		}
-		rw := Raw{Type: Type(t), Comp: comp, Size: int(raw), Data: data}
+		rw := Raw{Type: t, Comp: comp, Size: int(raw), Data: data}
 		body, err := s.Expand(rw)
 		if err == nil && Hash(rw.Type, body) == id && !seen[id] {
 			seen[id] = true
