@@ -16,6 +16,7 @@ func mergeCommands(st *state) []*cli.Command {
 			Flags: []cli.Flag{
 				jsonFlag,
 				conflictStyleFlag,
+				allowUnrelatedFlag,
 			},
 			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() != 1 {
@@ -23,7 +24,7 @@ func mergeCommands(st *state) []*cli.Command {
 				}
 				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.Merge(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers"})
+				res, err := r.Merge(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
 				if err != nil {
 					return err
 				}
@@ -94,6 +95,8 @@ func printConflict(st *state, path, copyPath, device string) {
 		st.printf("conflict: %s\n", path)
 	}
 }
+
+var allowUnrelatedFlag = &cli.BoolFlag{Name: "allow-unrelated", Usage: "merge a history that shares no commit with this one"}
 
 var conflictStyleFlag = &cli.StringFlag{Name: "conflict-style", Value: "copy", Usage: "copy: keep the other version beside the file; markers: write conflict markers into text files"}
 

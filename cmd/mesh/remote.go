@@ -38,14 +38,14 @@ func remoteCommands(st *state) []*cli.Command {
 			Name:      "pull",
 			Usage:     "fetch REMOTE (default: every remote) and merge its branch of the current branch's name",
 			ArgsUsage: "[REMOTE]",
-			Flags:     []cli.Flag{jsonFlag, conflictStyleFlag},
+			Flags:     []cli.Flag{jsonFlag, conflictStyleFlag, allowUnrelatedFlag},
 			Action: repoAction(st, func(c *cli.Context) error {
 				if err := maxArgs("pull", 1)(c); err != nil {
 					return err
 				}
 				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.Pull(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers"})
+				res, err := r.Pull(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
 				if err != nil {
 					return err
 				}

@@ -16,7 +16,7 @@ func repoCommands(st *state) []*cli.Command {
 			Name:      "init",
 			Usage:     "create a repository in DIR (default: the current directory)",
 			ArgsUsage: "[DIR]",
-			Flags:     []cli.Flag{jsonFlag},
+			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "nested", Usage: "allow DIR inside another repository's folder (which then commits its files, not its .mesh)"}},
 			Action: action(st, func(c *cli.Context) error {
 				if c.NArg() > 1 {
 					return usagef("init takes at most one directory")
@@ -25,7 +25,7 @@ func repoCommands(st *state) []*cli.Command {
 				if dir == "" {
 					dir = "."
 				}
-				r, err := repo.Init(dir, nil)
+				r, err := repo.InitNested(dir, nil, c.Bool("nested"))
 				if err != nil {
 					return err
 				}

@@ -58,6 +58,15 @@ func (r *Repo) Publish(ctx context.Context, o PublishOptions) (*PublishResult, e
 	if !object.ValidRefName(ref) {
 		return nil, fmt.Errorf("%q is not a valid branch name", o.Branch)
 	}
+	// Each version is a root commit that replaces the branch: on a
+	// branch that holds a folder's history (main) that would throw the
+	// history away and make the whole folder look changed.
+	if !strings.HasPrefix(o.Branch, ArtifactPrefix) {
+		return nil, fmt.Errorf("publish writes artifact branches only (%sNAME), not %q: each version replaces the branch; give -b %s%s", ArtifactPrefix, o.Branch, ArtifactPrefix, strings.TrimPrefix(o.Branch, "heads/"))
+	}
+	if h, err := r.Head(); err == nil && h.Branch == o.Branch {
+		return nil, fmt.Errorf("%s is checked out here: publish would replace the folder's history; check out another branch first", o.Branch)
+	}
 	if o.Message == "" {
 		o.Message = "publish " + strings.Join(o.Paths, " ")
 	}

@@ -19,7 +19,14 @@ type MergeOptions struct {
 	// Markers writes conflict markers into conflicting text files instead
 	// of keeping the other version beside them.
 	Markers bool
+	// AllowUnrelated lets Merge join a history that shares no commit with
+	// HEAD's (another mesh's, or another folder's).
+	AllowUnrelated bool
 }
+
+// ErrUnrelated is the kind of error for a merge of histories with no
+// common commit.
+var ErrUnrelated = errors.New("the histories share no commit")
 
 // MergeResult says what Merge did.
 type MergeResult struct {
@@ -52,6 +59,15 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	snap, err := r.requireClean(ctx, headTree, "merge")
 	if err != nil {
 		return nil, err
+	}
+	if !h.ID.IsZero() && !o.AllowUnrelated {
+		bases, err := merge.Bases(r.Store, h.ID, target)
+		if err != nil {
+			return nil, err
+		}
+		if len(bases) == 0 {
+			return nil, fmt.Errorf("%s and HEAD: %w (another mesh's, or another folder's); give --allow-unrelated to merge them anyway", rev, ErrUnrelated)
+		}
 	}
 	batch := r.Store.NewBatch()
 	defer batch.Abort()

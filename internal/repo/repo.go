@@ -79,6 +79,17 @@ type Repo struct {
 // Init creates a repository in dir (created if missing): a new mesh, or,
 // given an invite, a new device of the mesh it names.
 func Init(dir string, inv *remote.Invite) (*Repo, error) {
+	return InitNested(dir, inv, true)
+}
+
+// ErrInsideRepo is the kind of error for a repository that would be made
+// inside another one's folder.
+var ErrInsideRepo = errors.New("inside another mesh repository")
+
+// InitNested is Init that, unless nested, refuses a dir inside another
+// repository's folder: the outer one would commit the inner one's files
+// (mesh init --nested means it).
+func InitNested(dir string, inv *remote.Invite, nested bool) (*Repo, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -86,6 +97,11 @@ func Init(dir string, inv *remote.Invite) (*Repo, error) {
 	meta := filepath.Join(abs, ignore.MetaDir)
 	if _, err := os.Stat(filepath.Join(meta, "config")); err == nil {
 		return nil, fmt.Errorf("%s: %w", abs, ErrExists)
+	}
+	if !nested {
+		if outer, err := Find(filepath.Dir(abs)); err == nil {
+			return nil, fmt.Errorf("%s is %w at %s, which would then commit its files; give mesh init --nested to mean it, or choose a folder outside", abs, ErrInsideRepo, outer)
+		}
 	}
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return nil, fmt.Errorf("init %s: %w", abs, err)
