@@ -243,18 +243,10 @@ func (b *bench) artifact() {
 // share a disk). Loopback on two cores measures the cores; this measures
 // what the swarm is for, a publisher's uplink shared by many runners.
 func (b *bench) artifactLab() {
-	if why := labUsable(); why != "" {
-		fmt.Fprintln(os.Stderr, "artifactlab:", why, "- not run")
-		return
-	}
-	l, err := newLab(1+artifactRunners, b.link)
-	check(err)
-	defer l.close()
-	root, err := os.MkdirTemp(labBase(b.work), "meshbench-lab-")
-	check(err)
-	defer b.removeAll(root)
-	build, pub, size := b.artifactBuild(root)
-	b.swarmRow(fmt.Sprintf("emulated machines, %s links, tmpfs", b.link), root, build, pub, size, l.hosts[0], l.hosts[1:])
+	b.inLab("artifactlab", 1+artifactRunners, func(root string, hosts []host) {
+		build, pub, size := b.artifactBuild(root)
+		b.swarmRow(fmt.Sprintf("emulated machines, %s links, tmpfs", b.link), root, build, pub, size, hosts[0], hosts[1:])
+	})
 }
 
 func syncDisk() { exec.Command("sync").Run() }

@@ -124,28 +124,16 @@ func sentBy(dirs []string, dev string) int64 {
 
 // fanoutLoopback runs fanout with every daemon on this machine's loopback.
 func (b *bench) fanoutLoopback() {
-	hosts := make([]host, fanoutDevices)
-	for i := range hosts {
-		hosts[i] = loopback
-	}
 	root := filepath.Join(b.work, "fanout")
-	b.fanout("loopback", root, hosts)
+	b.fanout("loopback", root, loopbackHosts(fanoutDevices))
 	os.RemoveAll(root)
 }
 
 // fanoutLab runs fanout on the emulated machines of a lab (see artifactLab).
 func (b *bench) fanoutLab() {
-	if why := labUsable(); why != "" {
-		fmt.Fprintln(os.Stderr, "fanoutlab:", why, "- not run")
-		return
-	}
-	l, err := newLab(fanoutDevices, b.link)
-	check(err)
-	defer l.close()
-	root, err := os.MkdirTemp(labBase(b.work), "meshbench-fanout-")
-	check(err)
-	defer b.removeAll(root)
-	t0 := time.Now()
-	b.fanout(fmt.Sprintf("emulated machines, %s links, tmpfs", b.link), root, l.hosts)
-	fmt.Fprintf(os.Stderr, "fanoutlab took %v\n", time.Since(t0).Round(time.Second))
+	b.inLab("fanoutlab", fanoutDevices, func(root string, hosts []host) {
+		t0 := time.Now()
+		b.fanout(fmt.Sprintf("emulated machines, %s links, tmpfs", b.link), root, hosts)
+		fmt.Fprintf(os.Stderr, "fanoutlab took %v\n", time.Since(t0).Round(time.Second))
+	})
 }

@@ -102,3 +102,29 @@ func (b *bench) removeAll(dir string) {
 	}
 	os.RemoveAll(dir)
 }
+
+// inLab runs a scenario (named name in messages) on a new lab of
+// machines, with a scratch folder on the lab's disk; it says why when a
+// lab cannot be made here, and then runs nothing.
+func (b *bench) inLab(name string, machines int, run func(root string, hosts []host)) {
+	if why := labUsable(); why != "" {
+		fmt.Fprintln(os.Stderr, name+":", why, "- not run")
+		return
+	}
+	l, err := newLab(machines, b.link)
+	check(err)
+	defer l.close()
+	root, err := os.MkdirTemp(labBase(b.work), "meshbench-"+name+"-")
+	check(err)
+	defer b.removeAll(root)
+	run(root, l.hosts)
+}
+
+// loopbackHosts is n hosts, all this machine's loopback.
+func loopbackHosts(n int) []host {
+	hosts := make([]host, n)
+	for i := range hosts {
+		hosts[i] = loopback
+	}
+	return hosts
+}

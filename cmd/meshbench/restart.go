@@ -82,26 +82,14 @@ func (b *bench) restart(where string, root string, hosts []host, lab bool) {
 
 // restartLoopback runs restart on 127.0.0.1.
 func (b *bench) restartLoopback() {
-	hosts := make([]host, restartDevices)
-	for i := range hosts {
-		hosts[i] = loopback
-	}
 	root := filepath.Join(b.work, "restart")
-	b.restart("loopback, explicit ports", root, hosts, false)
+	b.restart("loopback, explicit ports", root, loopbackHosts(restartDevices), false)
 	os.RemoveAll(root)
 }
 
 // restartLab runs restart on the emulated machines of a lab.
 func (b *bench) restartLab() {
-	if why := labUsable(); why != "" {
-		fmt.Fprintln(os.Stderr, "restartlab:", why, "- not run")
-		return
-	}
-	l, err := newLab(restartDevices, b.link)
-	check(err)
-	defer l.close()
-	root, err := os.MkdirTemp(labBase(b.work), "meshbench-restart-")
-	check(err)
-	defer b.removeAll(root)
-	b.restart(fmt.Sprintf("emulated machines, default ports, %s links", b.link), root, l.hosts, true)
+	b.inLab("restartlab", restartDevices, func(root string, hosts []host) {
+		b.restart(fmt.Sprintf("emulated machines, default ports, %s links", b.link), root, hosts, true)
+	})
 }
