@@ -176,6 +176,16 @@ func TestHostileServers(t *testing.T) {
 	honest := local(t)
 	head := bigCommit(t, honest.Objects, randomBytes(5, 256<<10))
 	res := &responder{local: honest}
+	// onCommits answers every request as an honest peer would, but a
+	// request for commits, which send answers (false: hang up).
+	onCommits := func(send func(w *wire) bool) func(w *wire, k frameKind, b []byte) bool {
+		return func(w *wire, k frameKind, b []byte) bool {
+			if k != kindCommits {
+				return res.handle(context.Background(), w, k, b) == nil
+			}
+			return send(w)
+		}
+	}
 	header := func(w *wire, k frameKind, n uint32) {
 		var hdr [5]byte
 		hdr[0] = byte(k)
@@ -211,18 +221,12 @@ func TestHostileServers(t *testing.T) {
 			w.w.Write([]byte("HTTP/1.1 400 Bad Request\r\n"))
 			return true
 		}, ErrProtocol},
-		{"objects never asked for", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		{"objects never asked for", onCommits(func(w *wire) bool {
 			w.writeObject(head, object.RawOf(object.TypeCommit, []byte("not the commit")))
 			w.write(kindEnd)
 			return true
-		}, object.ErrCorrupt},
-		{"endless history", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		}), object.ErrCorrupt},
+		{"endless history", onCommits(func(w *wire) bool {
 			for i := 0; i < 1000; i++ {
 				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: "more"}
 				body := c.Encode()
@@ -232,29 +236,20 @@ func TestHostileServers(t *testing.T) {
 			}
 			w.write(kindEnd)
 			return true
-		}, ErrProtocol},
-		{"commit bomb", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		}), ErrProtocol},
+		{"commit bomb", onCommits(func(w *wire) bool {
 			// A few KB that expand to 64 MiB, stated as such: refused
 			// before anything is decompressed.
 			w.writeObject(head, object.Raw{Type: object.TypeCommit, Comp: 1, Size: 64 << 20, Data: bomb})
 			w.write(kindEnd)
 			return true
-		}, object.ErrTooLarge},
-		{"commit bomb stating a small size", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		}), object.ErrTooLarge},
+		{"commit bomb stating a small size", onCommits(func(w *wire) bool {
 			w.writeObject(head, object.Raw{Type: object.TypeCommit, Comp: 1, Size: 1 << 10, Data: bomb})
 			w.write(kindEnd)
 			return true
-		}, object.ErrMalformed},
-		{"metadata flood", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		}), object.ErrMalformed},
+		{"metadata flood", onCommits(func(w *wire) bool {
 			for i := 0; i < 5000; i++ {
 				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: strings.Repeat("x", 512)}
 				body := c.Encode()
@@ -264,17 +259,14 @@ func TestHostileServers(t *testing.T) {
 			}
 			w.write(kindEnd)
 			return true
-		}, ErrProtocol},
-		{"history with a hole", func(w *wire, k frameKind, b []byte) bool {
-			if k != kindCommits {
-				return res.handle(context.Background(), w, k, b) == nil
-			}
+		}), ErrProtocol},
+		{"history with a hole", onCommits(func(w *wire) bool {
 			c := object.Commit{Tree: object.EmptyTreeID, Parents: []object.ID{{7}}, Message: "orphan"}
 			body := c.Encode()
 			w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body))
 			w.write(kindEnd)
 			return true
-		}, ErrProtocol},
+		}), ErrProtocol},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,8 +54,10 @@ func FuzzHello(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := newHelloWire(rw{bytes.NewReader(b), io.Discard})
 		var h helloMsg
-		if err := w.readHelloJSON(kindHello, &h); err == nil && len(b) > maxHelloFrame+5 && int(binary.BigEndian.Uint32(b[1:5])) > maxHelloFrame {
-			t.Fatal("a hello over the limit was read")
+		if err := w.readHelloJSON(kindHello, &h); err == nil {
+			if frameKind(b[0]) != kindHello || binary.BigEndian.Uint32(b[1:5]) > maxHelloFrame {
+				t.Fatalf("read a %s frame of %d bytes as the hello", frameKind(b[0]), binary.BigEndian.Uint32(b[1:5]))
+			}
 		}
 	})
 }
