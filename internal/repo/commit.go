@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -69,12 +68,7 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 		return nil, err
 	}
 	if len(snap.Reserved) > 0 && !o.LeaveOutReserved {
-		more := ""
-		shown := snap.Reserved
-		if len(shown) > 10 {
-			more, shown = fmt.Sprintf(" and %d more", len(shown)-10), shown[:10]
-		}
-		return nil, fmt.Errorf("%s%s: %w (it is the name of mesh's own folder); rename it, or add it to .meshignore to leave it out", strings.Join(shown, ", "), more, ErrReservedPath)
+		return nil, fmt.Errorf("%s: %w (it is the name of mesh's own folder); rename it, or add it to .meshignore to leave it out", pathList(snap.Reserved), ErrReservedPath)
 	}
 	res := &CommitResult{ID: h.ID, LeftOut: snap.Reserved, Branch: h.Branch, Parent: h.ID, Tree: snap.Root, HashedFiles: snap.HashedFiles, HashedBytes: snap.HashedBytes}
 	if !h.ID.IsZero() && snap.Root == headTree && !o.AllowEmpty {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -152,13 +153,7 @@ func (r *Repo) restoreToPlan(ctx context.Context, dst string, tree object.ID, pa
 		}
 	}
 	if len(clash) > 0 {
-		sort.Strings(clash)
-		more := ""
-		if len(clash) > 10 {
-			more = fmt.Sprintf(" and %d more", len(clash)-10)
-			clash = clash[:10]
-		}
-		return nil, fmt.Errorf("restore --to %s: %s%s there differ from the commit: %w; restore into an empty folder, or move them away", dst, strings.Join(clash, ", "), more, worktree.ErrWouldOverwrite)
+		return nil, fmt.Errorf("restore --to %s: %s there differ from the commit: %w; restore into an empty folder, or move them away", dst, pathList(clash), worktree.ErrWouldOverwrite)
 	}
 	return todo, nil
 }
@@ -180,13 +175,17 @@ func (r *Repo) leftByRestore(tree object.ID, p string) bool {
 }
 
 func blockedError(op string, paths []string) error {
-	sort.Strings(paths)
-	more := ""
+	return fmt.Errorf("%s would overwrite %s: %w; commit them first (mesh commit) or move them away", op, pathList(paths), ErrUncommitted)
+}
+
+// pathList names paths in an error: sorted, the first ten and how many
+// more.
+func pathList(paths []string) string {
+	paths = slices.Sorted(slices.Values(paths))
 	if len(paths) > 10 {
-		more = fmt.Sprintf(" and %d more", len(paths)-10)
-		paths = paths[:10]
+		return fmt.Sprintf("%s and %d more", strings.Join(paths[:10], ", "), len(paths)-10)
 	}
-	return fmt.Errorf("%s would overwrite %s%s: %w; commit them first (mesh commit) or move them away", op, strings.Join(paths, ", "), more, ErrUncommitted)
+	return strings.Join(paths, ", ")
 }
 
 // cleanPaths checks that each requested path is in the source tree and
