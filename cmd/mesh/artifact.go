@@ -24,12 +24,7 @@ func artifactCommands(st *state) []*cli.Command {
 				&cli.StringFlag{Name: "branch", Aliases: []string{"b"}, Usage: "the artifact `BRANCH` (default artifacts/<name of the first PATH>)"},
 				&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "the version's message"},
 			},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() == 0 {
-					return usagef("publish needs at least one PATH")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Publish(c.Context, repo.PublishOptions{Branch: c.String("branch"), Message: c.String("message"), Paths: c.Args().Slice()})
 				if err != nil {
 					return err
@@ -59,7 +54,7 @@ func artifactCommands(st *state) []*cli.Command {
 				"related version fetches only new chunks. While it fetches, get serves what it has to the\n" +
 				"other devices fetching the same commit (see --seed-for, --no-seed).",
 			Flags: []cli.Flag{jsonFlag,
-				&cli.StringFlag{Name: "to", Required: true, Usage: "write into `DIR` (new or empty)"},
+				&cli.StringFlag{Name: "to", Usage: "write into `DIR` (new or empty)"},
 				&cli.StringFlag{Name: "cache", Usage: "the object cache `DIR` (default: the user's cache directory/mesh)"},
 				&cli.DurationFlag{Name: "seed-for", Usage: "after writing DIR, keep serving the others this long"},
 				&cli.StringFlag{Name: "seed-listen", Usage: "serve the swarm on `ADDR` (default: an ephemeral port)"},
@@ -68,8 +63,8 @@ func artifactCommands(st *state) []*cli.Command {
 				&cli.DurationFlag{Name: "timeout", Value: time.Hour, Usage: "give up after this long"},
 			},
 			Action: action(st, func(c *cli.Context) error {
-				if c.NArg() != 2 {
-					return usagef("get takes SOURCE and REV[:PATH]")
+				if c.String("to") == "" {
+					return usagef("get needs --to DIR, the new or empty folder to write into")
 				}
 				rev, p := repo.SplitSpec(c.Args().Get(1))
 				log := slog.New(slog.NewTextHandler(st.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -12,12 +12,7 @@ func gitCommands(st *state) []*cli.Command {
 			Usage:     "recreate a git repository's history (one branch) as mesh commits; run again, it imports only new commits",
 			ArgsUsage: "GITDIR",
 			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to import (default: the one HEAD names)"}},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("import-git takes the path of a git repository")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.ImportGit(c.Context, c.Args().First(), c.String("branch"))
 				if err != nil {
 					return err
@@ -39,12 +34,7 @@ func gitCommands(st *state) []*cli.Command {
 			Usage:     "write REV (default HEAD) and its history into a git repository (created if absent), incrementally",
 			ArgsUsage: "GITDIR [REV]",
 			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to set (default: the current branch)"}},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() < 1 || c.NArg() > 2 {
-					return usagef("export-git takes the path of a git repository and at most one revision")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.ExportGit(c.Context, c.Args().Get(0), c.Args().Get(1), c.String("branch"))
 				if err != nil {
 					return err

@@ -18,9 +18,6 @@ func historyCommands(st *state) []*cli.Command {
 			ArgsUsage: "[REV]",
 			Flags:     []cli.Flag{jsonFlag, &cli.IntFlag{Name: "n", Aliases: []string{"max-count"}, Usage: "show at most `N` commits"}, &cli.BoolFlag{Name: "oneline", Usage: "one line per commit"}},
 			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() > 1 {
-					return usagef("log takes at most one revision")
-				}
 				if c.Int("n") < 0 {
 					return usagef("-n must not be negative")
 				}
@@ -56,12 +53,7 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "show a commit and its changes against its first parent",
 			ArgsUsage: "[REV]",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() > 1 {
-					return usagef("show takes one revision")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				id, err := r.Resolve(revArg(c))
 				if err != nil {
 					return err
@@ -97,12 +89,7 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "list a directory of a commit",
 			ArgsUsage: "[REV[:PATH]]",
 			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "r", Aliases: []string{"recursive"}, Usage: "list subdirectories too"}},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() > 1 {
-					return usagef("ls takes one REV[:PATH]")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				spec := revArg(c)
 				e, _, err := r.ResolveEntry(spec)
 				if err != nil {
@@ -190,12 +177,7 @@ func historyCommands(st *state) []*cli.Command {
 			Usage:     "print the full commit ID a revision names",
 			ArgsUsage: "REV...",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() == 0 {
-					return usagef("rev-parse takes at least one revision")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				var ids []object.ID
 				for _, rev := range c.Args().Slice() {
 					id, err := r.Resolve(rev)

@@ -49,7 +49,9 @@ type state struct {
 	stdout, stderr io.Writer
 	json           bool
 	notFound       bool
-	args           []string // the raw command line
+	args           []string     // the raw command line
+	cmd            *cli.Command // the command that runs, once known
+	cmdPath        string       // its name, with its parents' ("remote add")
 }
 
 func main() {
@@ -66,6 +68,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	st := &state{stdout: stdout, stderr: stderr, args: args}
 	app := newApp(st)
+	if len(args) < 2 {
+		// mesh alone: what it can do, on stderr, as a usage error (git
+		// does the same), so a script that forgot the command fails.
+		app.Writer = st.stderr
+		_ = app.RunContext(ctx, []string{"mesh", "--help"})
+		return exitUsage
+	}
 	err := app.RunContext(ctx, interspersed(app, args))
 	if st.notFound {
 		return exitUsage
@@ -83,6 +92,9 @@ func newApp(st *state) *cli.App {
 		HideHelpCommand:      true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "run as if mesh was started in `DIR`"},
+			// urfave/cli adds --help only when there is no help
+			// command; mesh has its own.
+			cli.HelpFlag,
 		},
 		Before: func(c *cli.Context) error {
 			if dir := c.String("C"); dir != "" {
@@ -111,21 +123,74 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, helpCommand(st, app))
 	app.Version = version()
 	for _, cmd := range app.Commands {
-		prepare(cmd, app.OnUsageError)
+		prepare(st, cmd, cmd.Name)
 	}
 	return app
 }
 
-// prepare sets what every command shares: usage errors become exit 2,
-// and no argument is ever taken as a request for help (urfave/cli gives
-// each command a "help"/"h" subcommand, so "mesh restore h" printed help
-// and restored nothing); mesh help CMD and --help remain.
-func prepare(cmd *cli.Command, onUsage cli.OnUsageErrorFunc) {
-	cmd.OnUsageError = onUsage
-	cmd.HideHelpCommand = true
-	for _, sub := range cmd.Subcommands {
-		prepare(sub, onUsage)
+// prepare sets what every command shares: usage errors become exit 2 and
+// name the command, whose usage report then prints; the number of
+// arguments is checked against the command's ArgsUsage, so the help and
+// the check cannot disagree; and no argument is ever taken as a request
+// for help (urfave/cli gives each command a "help"/"h" subcommand, so
+// "mesh restore h" printed help and restored nothing); mesh help CMD and
+// --help remain.
+func prepare(st *state, cmd *cli.Command, path string) {
+	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		st.cmd, st.cmdPath = cmd, path
+		return usageError{err}
 	}
+	cmd.HideHelpCommand = true
+	if act := cmd.Action; act != nil {
+		lo, hi := argCount(cmd.ArgsUsage)
+		cmd.Action = func(c *cli.Context) error {
+			st.cmd, st.cmdPath = cmd, path
+			switch n := c.NArg(); {
+			case n < lo:
+				return usagef("%s needs %s", path, cmd.ArgsUsage)
+			case hi >= 0 && n > hi && hi == 0:
+				return usagef("%s takes no arguments", path)
+			case hi >= 0 && n > hi:
+				return usagef("%s takes at most %d argument(s): %s", path, hi, cmd.ArgsUsage)
+			}
+			return act(c)
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		prepare(st, sub, path+" "+sub.Name)
+	}
+}
+
+// argCount reads how many arguments an ArgsUsage allows: a word outside
+// brackets is required, one inside optional, and "..." means any number
+// more (hi -1). Words that are flags ("--repair", "--") are not arguments.
+func argCount(usage string) (lo, hi int) {
+	depth := 0
+	for _, w := range strings.Fields(usage) {
+		start := depth
+		for _, r := range w {
+			switch r {
+			case '[':
+				depth++
+			case ']':
+				depth--
+			}
+		}
+		name := strings.Trim(w, "[]")
+		if strings.HasPrefix(name, "-") {
+			continue
+		}
+		if hi >= 0 {
+			hi++
+		}
+		if start == 0 && !strings.HasPrefix(w, "[") {
+			lo++
+		}
+		if strings.HasSuffix(name, "...") {
+			hi = -1
+		}
+	}
+	return lo, hi
 }
 
 // version is the module version mesh was built as, and its VCS revision
@@ -158,10 +223,8 @@ func helpCommand(st *state, app *cli.App) *cli.Command {
 				return cli.ShowAppHelp(c)
 			}
 			cmds := app.Commands
-			var found *cli.Command
-			path := "mesh"
 			for _, name := range c.Args().Slice() {
-				found = nil
+				var found *cli.Command
 				for _, cmd := range cmds {
 					if cmd.HasName(name) {
 						found = cmd
@@ -171,15 +234,9 @@ func helpCommand(st *state, app *cli.App) *cli.Command {
 					return usagef("no command %q; see mesh help", strings.Join(c.Args().Slice(), " "))
 				}
 				cmds = found.Subcommands
-				path += " " + found.Name
 			}
-			found.HelpName = path
-			tmpl := cli.CommandHelpTemplate
-			if len(found.Subcommands) > 0 {
-				tmpl = cli.SubcommandHelpTemplate
-			}
-			cli.HelpPrinterCustom(st.stdout, tmpl, found, nil)
-			return nil
+			// The same text as mesh COMMAND --help, which is what it runs.
+			return app.RunContext(c.Context, append(append([]string{"mesh"}, c.Args().Slice()...), "--help"))
 		}),
 	}
 }
@@ -192,10 +249,18 @@ func report(st *state, err error) int {
 	}
 	code := exitError
 	hint := ""
+	usage := ""
 	switch {
 	case errors.Is(err, errUsage):
 		code = exitUsage
 		hint = "see mesh --help"
+		if st.cmd != nil {
+			usage = "usage: mesh " + st.cmdPath + " [options]"
+			if st.cmd.ArgsUsage != "" {
+				usage += " " + st.cmd.ArgsUsage
+			}
+			hint = "see mesh help " + st.cmdPath
+		}
 	case errors.Is(err, context.Canceled):
 		err = errors.New("interrupted; nothing was half-written, run the command again")
 	case errors.Is(err, object.ErrCorrupt) && slices.Contains(st.args, "fsck"):
@@ -224,6 +289,9 @@ func report(st *state, err error) int {
 		return code
 	}
 	fmt.Fprintf(st.stderr, "mesh: %v\n", err)
+	if usage != "" {
+		fmt.Fprintln(st.stderr, usage)
+	}
 	if hint != "" && code == exitUsage {
 		fmt.Fprintf(st.stderr, "(%s)\n", hint)
 	} else if hint != "" {

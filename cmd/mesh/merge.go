@@ -19,9 +19,6 @@ func mergeCommands(st *state) []*cli.Command {
 				allowUnrelatedFlag,
 			},
 			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("merge takes one revision")
-				}
 				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Merge(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
@@ -61,12 +58,7 @@ func mergeCommands(st *state) []*cli.Command {
 			Usage:     "mark the conflict at PATH resolved (after editing it) and commit",
 			ArgsUsage: "PATH",
 			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "remove-copy", Usage: "delete the conflict copy kept beside the file"}},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("resolve takes one path")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				p, err := r.RelPath(c.Args().First())
 				if err != nil {
 					return usagef("%v", err)

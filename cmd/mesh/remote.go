@@ -14,13 +14,31 @@ import (
 )
 
 func remoteCommands(st *state) []*cli.Command {
+	listRemotes := repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
+		if st.json {
+			rs := r.Config.Remotes
+			if rs == nil {
+				rs = map[string]repo.RemoteConfig{}
+			}
+			return st.printJSON(rs)
+		}
+		for _, n := range r.RemoteNames() {
+			rc := r.Config.Remotes[n]
+			st.printf("%s\t%s", n, rc.URL)
+			if rc.Device != "" {
+				st.printf("\t%s", rc.Device)
+			}
+			st.printf("\n")
+		}
+		return nil
+	})
 	return []*cli.Command{
 		{
 			Name:      "fetch",
 			Usage:     "bring in the branches of REMOTE (a remote's name, tls://HOST:PORT or a path; default: every remote) as remotes/<name>/<branch>",
 			ArgsUsage: "[REMOTE]",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, maxArgs("fetch", 1), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Fetch(c.Context, c.Args().First())
 				if err != nil {
 					return err
@@ -40,9 +58,6 @@ func remoteCommands(st *state) []*cli.Command {
 			ArgsUsage: "[REMOTE]",
 			Flags:     []cli.Flag{jsonFlag, conflictStyleFlag, allowUnrelatedFlag},
 			Action: repoAction(st, func(c *cli.Context) error {
-				if err := maxArgs("pull", 1)(c); err != nil {
-					return err
-				}
 				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Pull(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
@@ -66,7 +81,7 @@ func remoteCommands(st *state) []*cli.Command {
 			Usage:     "send the current branch to REMOTE (default: every remote) as devices/<this device>/<branch> there, fast-forward only",
 			ArgsUsage: "[REMOTE]",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, maxArgs("push", 1), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Push(c.Context, c.Args().First())
 				if err != nil {
 					return err
@@ -85,20 +100,17 @@ func remoteCommands(st *state) []*cli.Command {
 			}),
 		},
 		{
-			Name:  "remote",
-			Usage: "list, add and remove remotes",
+			Name:   "remote",
+			Usage:  "list, add and remove remotes (alone: list them, as remote list)",
+			Flags:  []cli.Flag{jsonFlag},
+			Action: listRemotes,
 			Subcommands: []*cli.Command{
 				{
 					Name:      "add",
 					Usage:     "add a remote: the path of another repository, or tls://HOST:PORT of a device running mesh serve",
 					ArgsUsage: "NAME URL",
 					Flags:     []cli.Flag{&cli.StringFlag{Name: "device", Usage: "the device ID expected at URL (see mesh id there)"}},
-					Action: repoAction(st, func(c *cli.Context) error {
-						if c.NArg() != 2 {
-							return usagef("remote add takes a name and a URL")
-						}
-						return nil
-					}, func(c *cli.Context, r *repo.Repo) error {
+					Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 						return r.AddRemote(c.Context, c.Args().Get(0), c.Args().Get(1), c.String("device"))
 					}),
 				},
@@ -106,37 +118,15 @@ func remoteCommands(st *state) []*cli.Command {
 					Name:      "remove",
 					Usage:     "forget a remote and its remotes/NAME/* refs",
 					ArgsUsage: "NAME",
-					Action: repoAction(st, func(c *cli.Context) error {
-						if c.NArg() != 1 {
-							return usagef("remote remove takes a name")
-						}
-						return nil
-					}, func(c *cli.Context, r *repo.Repo) error {
+					Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 						return r.RemoveRemote(c.Context, c.Args().First())
 					}),
 				},
 				{
-					Name:  "list",
-					Usage: "list the remotes",
-					Flags: []cli.Flag{jsonFlag},
-					Action: repoAction(st, maxArgs("remote list", 0), func(c *cli.Context, r *repo.Repo) error {
-						if st.json {
-							rs := r.Config.Remotes
-							if rs == nil {
-								rs = map[string]repo.RemoteConfig{}
-							}
-							return st.printJSON(rs)
-						}
-						for _, n := range r.RemoteNames() {
-							rc := r.Config.Remotes[n]
-							st.printf("%s\t%s", n, rc.URL)
-							if rc.Device != "" {
-								st.printf("\t%s", rc.Device)
-							}
-							st.printf("\n")
-						}
-						return nil
-					}),
+					Name:   "list",
+					Usage:  "list the remotes",
+					Flags:  []cli.Flag{jsonFlag},
+					Action: listRemotes,
 				},
 			},
 		},
@@ -147,7 +137,7 @@ func remoteCommands(st *state) []*cli.Command {
 				&cli.StringFlag{Name: "listen", Value: ":7420", Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"},
 				&cli.StringFlag{Name: "advertise", Usage: "`HOST` other devices reach this one at, put in invite tokens (default: the listen host, or this machine's first network address when listening on all)"},
 			},
-			Action: repoAction(st, maxArgs("serve", 0), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				lock, err := r.LockServing()
 				if err != nil {
 					return err
@@ -171,7 +161,7 @@ func remoteCommands(st *state) []*cli.Command {
 			Name:  "invite",
 			Usage: "print a token with which another device joins this mesh (it holds the mesh secret: send it privately)",
 			Flags: []cli.Flag{&cli.StringFlag{Name: "addr", Usage: "`HOST:PORT` where the new device fetches the history (default: where mesh serve runs here)"}},
-			Action: repoAction(st, maxArgs("invite", 0), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				tok, err := r.Invite(c.String("addr"))
 				if err != nil {
 					return err
@@ -186,9 +176,6 @@ func remoteCommands(st *state) []*cli.Command {
 			ArgsUsage: "TOKEN [DIR]",
 			Flags:     []cli.Flag{jsonFlag},
 			Action: action(st, func(c *cli.Context) error {
-				if c.NArg() < 1 || c.NArg() > 2 {
-					return usagef("join takes a token and at most one directory")
-				}
 				tok := c.Args().Get(0)
 				if tok == "-" {
 					line, err := bufio.NewReader(os.Stdin).ReadString('\n')
@@ -221,15 +208,6 @@ func remoteCommands(st *state) []*cli.Command {
 				return nil
 			}),
 		},
-	}
-}
-
-func maxArgs(cmd string, n int) func(*cli.Context) error {
-	return func(c *cli.Context) error {
-		if c.NArg() > n {
-			return usagef("%s takes at most %d arguments", cmd, n)
-		}
-		return nil
 	}
 }
 

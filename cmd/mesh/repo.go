@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/repo"
@@ -18,9 +17,6 @@ func repoCommands(st *state) []*cli.Command {
 			ArgsUsage: "[DIR]",
 			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "nested", Usage: "allow DIR inside another repository's folder (which then commits its files, not its .mesh)"}},
 			Action: action(st, func(c *cli.Context) error {
-				if c.NArg() > 1 {
-					return usagef("init takes at most one directory")
-				}
 				dir := c.Args().First()
 				if dir == "" {
 					dir = "."
@@ -57,12 +53,7 @@ func repoCommands(st *state) []*cli.Command {
 			Name:  "status",
 			Usage: "show how the working tree differs from HEAD",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "short", Aliases: []string{"s"}, Usage: "one line per path"}},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() > 0 {
-					return usagef("status takes no arguments")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				s, err := r.Status(c.Context)
 				if err != nil {
 					return err
@@ -105,9 +96,6 @@ func repoCommands(st *state) []*cli.Command {
 				&cli.BoolFlag{Name: "allow-empty", Usage: "commit even when nothing changed"},
 			},
 			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() > 0 {
-					return usagef("commit takes no arguments (it snapshots the whole folder): %s", strings.Join(c.Args().Slice(), " "))
-				}
 				if !c.IsSet("message") {
 					return usagef("commit needs a message: mesh commit -m MESSAGE")
 				}

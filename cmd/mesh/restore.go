@@ -47,12 +47,7 @@ func restoreCommands(st *state) []*cli.Command {
 			Usage:     "move HEAD to REV and update the working tree (refuses to overwrite uncommitted changes)",
 			ArgsUsage: "REV",
 			Flags:     []cli.Flag{jsonFlag},
-			Action: repoAction(st, func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("checkout takes one revision")
-				}
-				return nil
-			}, func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				meter := progress.Start(os.Stderr, "checkout")
 				res, err := r.Checkout(c.Context, c.Args().First(), meter)
 				meter.Done()

@@ -59,7 +59,7 @@ func syncCommands(st *state) []*cli.Command {
 			Usage: "one round with the mesh: commit local changes, announce, fetch every head heard of, merge, update the folder; exits when this device has them all",
 			Flags: append(syncFlags(), jsonFlag,
 				&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up after this long"}),
-			Action: repoAction(st, maxArgs("sync", 0), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 				s, err := syncer.Start(c.Context, r, sessionOptions(c, log))
 				if err != nil {
@@ -93,7 +93,7 @@ func syncCommands(st *state) []*cli.Command {
 			Usage: "keep this folder in sync with the mesh until interrupted: serve, gossip, commit changes as they settle, fetch and merge",
 			Flags: append(syncFlags(),
 				&cli.StringSliceFlag{Name: "artifacts", Usage: "mirror the artifact branches matching `PATTERN` (artifacts/*): fetch each newer version published anywhere in the mesh, and serve it to the swarm"}),
-			Action: repoAction(st, maxArgs("daemon", 0), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, nil))
 				o := sessionOptions(c, log)
 				for _, p := range c.StringSlice("artifacts") {
@@ -118,7 +118,7 @@ func syncCommands(st *state) []*cli.Command {
 			Name:  "peers",
 			Usage: "the devices this one has seen (as of the last sync or daemon round): address, heads, last contact",
 			Flags: []cli.Flag{jsonFlag},
-			Action: repoAction(st, maxArgs("peers", 0), func(c *cli.Context, r *repo.Repo) error {
+			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				type peer struct {
 					gossip.Peer
 					Refused []syncer.Refusal `json:"refused,omitempty"`
