@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
@@ -26,6 +28,10 @@ func artifactCommands(st *state) []*cli.Command {
 			},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				res, err := r.Publish(c.Context, repo.PublishOptions{Branch: c.String("branch"), Message: c.String("message"), Paths: c.Args().Slice()})
+				if errors.Is(err, fs.ErrNotExist) && st.chdir != "" {
+					// As in git and tar, -C moves where relative paths start.
+					return fmt.Errorf("%w (relative paths start in %s, the folder -C gave; give an absolute one, e.g. \"$PWD/dist\")", err, st.chdir)
+				}
 				if err != nil {
 					return err
 				}

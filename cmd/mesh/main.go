@@ -52,6 +52,7 @@ type state struct {
 	args           []string     // the raw command line
 	cmd            *cli.Command // the command that runs, once known
 	cmdPath        string       // its name, with its parents' ("remote add")
+	chdir          string       // -C DIR, when given
 }
 
 func main() {
@@ -101,6 +102,7 @@ func newApp(st *state) *cli.App {
 				if err := os.Chdir(dir); err != nil {
 					return usagef("-C %s: %v", dir, err)
 				}
+				st.chdir = dir
 			}
 			return nil
 		},

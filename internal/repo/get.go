@@ -159,12 +159,16 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 	if tok, ok := strings.CutPrefix(o.Source, "mesh1-"); ok {
 		o.Token, o.Source = "mesh1-"+tok, ""
 	}
-	if o.Source == "" || strings.HasPrefix(o.Source, "tls://") || looksLikeAddr(o.Source) {
+	target, network, err := splitURL(o.Source)
+	if err != nil {
+		return nil, g, fmt.Errorf("get: %w", err)
+	}
+	if o.Source == "" || network || looksLikeAddr(o.Source) {
 		if g.auth, err = cacheAuth(o.Cache, o.Token); err != nil {
 			return nil, g, err
 		}
 		inv, _ := remote.ParseInvite(o.Token)
-		addr := strings.TrimPrefix(o.Source, "tls://")
+		addr := target
 		var pin remote.DeviceID
 		if addr == "" {
 			addr = inv.Addr
@@ -189,7 +193,7 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 			return nil, g, err
 		}
 	} else {
-		other, err := Open(o.Source)
+		other, err := Open(target)
 		if err != nil {
 			return nil, g, fmt.Errorf("get: %s is neither an address nor a repository: %w", o.Source, err)
 		}

@@ -44,12 +44,16 @@ func (r *Repo) addRemote(ctx context.Context, name string, rc RemoteConfig) erro
 		}
 		device = d.String()
 	}
-	if addr, ok := strings.CutPrefix(url, tlsScheme); ok {
-		if err := remote.CheckDialAddr(addr); err != nil {
+	target, network, err := splitURL(url)
+	if err != nil {
+		return err
+	}
+	if network {
+		if err := remote.CheckDialAddr(target); err != nil {
 			return fmt.Errorf("%s: want tls://HOST:PORT: %w", url, err)
 		}
 	} else {
-		abs, err := filepath.Abs(url)
+		abs, err := filepath.Abs(target)
 		if err != nil {
 			return err
 		}
@@ -148,16 +152,23 @@ func (p *peer) Close() {
 // the path of another repository.
 func (r *Repo) connect(ctx context.Context, spec string) (*peer, error) {
 	name, rc := spec, RemoteConfig{URL: spec}
+	configured := false
 	if c, ok := r.Config.Remotes[spec]; ok {
-		rc = c
-	} else if !strings.HasPrefix(spec, tlsScheme) {
-		if _, err := os.Stat(spec); err != nil {
+		rc, configured = c, true
+	}
+	target, network, err := splitURL(rc.URL)
+	if err != nil {
+		return nil, err
+	}
+	if !configured && !network {
+		if _, err := os.Stat(target); err != nil {
 			return nil, fmt.Errorf("%s: %w, and no repository is at that path (see mesh remote list)", spec, ErrNoRemote)
 		}
-		name = remoteName(spec)
+		name = remoteName(target)
 	}
-	if addr, ok := strings.CutPrefix(rc.URL, tlsScheme); ok {
-		if name == spec && strings.HasPrefix(spec, tlsScheme) {
+	if network {
+		addr := target
+		if !configured {
 			name = remoteName(strings.ReplaceAll(addr, ":", "-"))
 		}
 		auth, err := r.Auth()
@@ -176,7 +187,7 @@ func (r *Repo) connect(ctx context.Context, spec string) (*peer, error) {
 		}
 		return &peer{Peer: c, name: name, conn: c}, nil
 	}
-	other, err := Open(rc.URL)
+	other, err := Open(target)
 	if err != nil {
 		return nil, fmt.Errorf("remote %s: %w", name, err)
 	}

@@ -163,3 +163,27 @@ func TestConvergeIsOrderFree(t *testing.T) {
 		t.Fatalf("second converge: %+v %v", res, err)
 	}
 }
+
+// TestSplitURL: tls:// is a device, a path or file:// a repository, and
+// any other scheme an error, never a relative path.
+func TestSplitURL(t *testing.T) {
+	for _, c := range []struct {
+		url, target string
+		network     bool
+		err         error
+	}{
+		{"tls://10.0.0.1:7420", "10.0.0.1:7420", true, nil},
+		{"TLS://h:1", "h:1", true, nil},
+		{"../other", "../other", false, nil},
+		{"/abs/path", "/abs/path", false, nil},
+		{"file:///abs/path", "/abs/path", false, nil},
+		{"dir:with:colons", "dir:with:colons", false, nil},
+		{"s3://bucket/prefix", "", false, ErrUnknownScheme},
+		{"https://example.org/x", "", false, ErrUnknownScheme},
+	} {
+		target, network, err := splitURL(c.url)
+		if !errors.Is(err, c.err) || target != c.target || network != c.network {
+			t.Errorf("splitURL(%q) = %q, %v, %v; want %q, %v, %v", c.url, target, network, err, c.target, c.network, c.err)
+		}
+	}
+}
