@@ -79,8 +79,8 @@ func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o 
 		wc, lc = cb, ca
 	}
 	tr, err := Trees(ctx, st, sink, base,
-		Side{Commit: wid, Tree: wc.Tree, Device: wc.Device},
-		Side{Commit: lid, Tree: lc.Tree, Device: lc.Device}, o)
+		Side{Commit: wid, Tree: wc.Tree, Device: wc.Device, Name: wc.DeviceName},
+		Side{Commit: lid, Tree: lc.Tree, Device: lc.Device, Name: lc.DeviceName}, o)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,18 @@ type Side struct {
 	Commit object.ID
 	Tree   object.ID
 	Device string
+	// Name is the device's name as its commit carries it (may be empty).
+	Name string
+}
+
+// label names the side in conflict markers: the device's name with the
+// first group of its ID, or the ID alone.
+func (s Side) label() string {
+	if object.ValidDeviceName(s.Name) {
+		dev, _, _ := strings.Cut(s.Device, "-")
+		return s.Name + " (" + dev + ")"
+	}
+	return s.Device
 }
 
 // TreeOptions configure a tree merge.
@@ -201,12 +213,12 @@ func (m *treeMerge) entry(p, name string, b, w, l *object.Entry, out map[string]
 	if isDir(l) && !isDir(w) {
 		// A directory cannot be renamed into a copy name as cleanly as a
 		// file: keep the directory at the path and the file beside it.
-		copyName := m.copyName(name, w, m.w.Device, taken)
+		copyName := m.copyName(name, w, m.w, taken)
 		out[copyName] = withName(*w, copyName)
 		m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.w.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
 		return l, nil
 	}
-	copyName := m.copyName(name, l, m.l.Device, taken)
+	copyName := m.copyName(name, l, m.l, taken)
 	out[copyName] = withName(*l, copyName)
 	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.l.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
 	return w, nil
@@ -246,7 +258,7 @@ func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]
 		return nil, err
 	}
 	if wc != nil && lc != nil && (b == nil || bc != nil) && !IsBinary(bc) && !IsBinary(wc) && !IsBinary(lc) {
-		r := Text(bc, wc, lc, TextOptions{Ours: m.w.Device, Base: "base", Theirs: m.l.Device})
+		r := Text(bc, wc, lc, TextOptions{Ours: m.w.label(), Base: "base", Theirs: m.l.label()})
 		if r.Conflicts == 0 || m.o.Markers {
 			id, err := m.writeFile(r.Merged)
 			if err != nil {
@@ -258,7 +270,7 @@ func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]
 			return &object.Entry{Kind: kind, Size: int64(len(r.Merged)), ID: id}, nil
 		}
 	}
-	copyName := m.copyName(name, l, m.l.Device, taken)
+	copyName := m.copyName(name, l, m.l, taken)
 	out[copyName] = withName(*l, copyName)
 	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.l.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
 	return &object.Entry{Kind: kind, Size: w.Size, ID: w.ID}, nil
@@ -286,8 +298,9 @@ func (m *treeMerge) writeFile(b []byte) (object.ID, error) {
 }
 
 // copyName is name.conflict-<device>-<shortid>.ext, unique in the
-// directory: it says whose version it is.
-func (m *treeMerge) copyName(name string, e *object.Entry, device string, taken func(string) bool) string {
+// directory: it says whose version it is, by the device's name when its
+// commit carries one.
+func (m *treeMerge) copyName(name string, e *object.Entry, side Side, taken func(string) bool) string {
 	ext := path.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
 	if stem == "" { // ".bashrc": the whole name is the stem
@@ -295,7 +308,10 @@ func (m *treeMerge) copyName(name string, e *object.Entry, device string, taken 
 	}
 	// A device ID is eight groups; the first names the device well enough
 	// in a file name and keeps it short.
-	dev, _, _ := strings.Cut(device, "-")
+	dev, _, _ := strings.Cut(side.Device, "-")
+	if object.ValidDeviceName(side.Name) {
+		dev = side.Name
+	}
 	if dev == "" {
 		dev = "unknown"
 	}

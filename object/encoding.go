@@ -129,6 +129,32 @@ type Commit struct {
 	TZ        int16
 	Message   string
 	Conflicts []Conflict
+	// DeviceName is the name the device that made the commit goes by
+	// (mesh config name), for people: conflict copies and messages use it.
+	// It comes last and only when set, so a commit without one encodes as
+	// it always has. Merge commits, which every device makes alike, have
+	// none.
+	DeviceName string
+}
+
+// MaxDeviceNameLen bounds a device name: it goes into file names.
+const MaxDeviceNameLen = 40
+
+// ValidDeviceName reports whether name may name a device: 1 to
+// MaxDeviceNameLen letters, digits, '.', '_' or '-', not starting with
+// '.' or '-', so that it can stand inside a file name on every file
+// system.
+func ValidDeviceName(name string) bool {
+	if name == "" || len(name) > MaxDeviceNameLen || name[0] == '.' || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidName reports whether name may stand in a tree: not empty, not "." or
@@ -248,6 +274,9 @@ func (c *Commit) Encode() []byte {
 		e.id(k.Base)
 		e.id(k.Ours)
 		e.id(k.Theirs)
+	}
+	if c.DeviceName != "" {
+		e.str(c.DeviceName)
 	}
 	return e.Bytes()
 }
@@ -455,6 +484,12 @@ func DecodeCommit(body []byte) (*Commit, error) {
 		k.Ours = d.id()
 		k.Theirs = d.id()
 		c.Conflicts = append(c.Conflicts, k)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		c.DeviceName = d.str()
+		if d.err == nil && !ValidDeviceName(c.DeviceName) {
+			d.fail("device name %q", c.DeviceName)
+		}
 	}
 	if err := d.end(); err != nil {
 		return nil, fmt.Errorf("decode commit: %w", err)

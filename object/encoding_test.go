@@ -175,3 +175,35 @@ func TestEmptyTreeID(t *testing.T) {
 		t.Fatal("EmptyTreeID is not the ID of an encoded empty tree")
 	}
 }
+
+// TestCommitDeviceName: a device name comes last and only when set, so a
+// commit without one encodes (and hashes) as before the field existed; an
+// empty or invalid name in the encoding is malformed.
+func TestCommitDeviceName(t *testing.T) {
+	plain := sampleCommit().Encode()
+	named := sampleCommit()
+	named.DeviceName = "laptop-2"
+	b := named.Encode()
+	if !bytes.HasPrefix(b, plain) || len(b) != len(plain)+1+len("laptop-2") {
+		t.Fatalf("the name is not a suffix of the unnamed encoding:\n%x\n%x", plain, b)
+	}
+	c, err := DecodeCommit(b)
+	if err != nil || c.DeviceName != "laptop-2" {
+		t.Fatalf("decode: %v, %q", err, c.DeviceName)
+	}
+	if c, err := DecodeCommit(plain); err != nil || c.DeviceName != "" {
+		t.Fatalf("decode unnamed: %v, %q", err, c.DeviceName)
+	}
+	for _, bad := range []string{"", "a/b", ".x", "-x", "a b", strings.Repeat("a", MaxDeviceNameLen+1)} {
+		enc := append(append([]byte(nil), plain...), byte(len(bad)))
+		enc = append(enc, bad...)
+		if _, err := DecodeCommit(enc); !errors.Is(err, ErrMalformed) {
+			t.Errorf("name %q decoded: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"laptop", "pi4", "Tess-MacBook.local", "a_b"} {
+		if !ValidDeviceName(good) {
+			t.Errorf("%q refused", good)
+		}
+	}
+}

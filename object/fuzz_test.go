@@ -55,6 +55,9 @@ func FuzzDecodeFile(f *testing.F) {
 func FuzzDecodeCommit(f *testing.F) {
 	f.Add(sampleCommit().Encode())
 	f.Add((&Commit{}).Encode())
+	named := sampleCommit()
+	named.DeviceName = "laptop"
+	f.Add(named.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommit(b)
 		if err != nil {

@@ -222,14 +222,15 @@ func splitDashDash(st *state, c *cli.Context) (revs, paths []string) {
 }
 
 type commitJSON struct {
-	ID        object.ID         `json:"id"`
-	Tree      object.ID         `json:"tree"`
-	Parents   []object.ID       `json:"parents"`
-	Device    string            `json:"device"`
-	Author    string            `json:"author"`
-	Time      time.Time         `json:"time"`
-	Message   string            `json:"message"`
-	Conflicts []object.Conflict `json:"conflicts,omitempty"`
+	ID         object.ID         `json:"id"`
+	Tree       object.ID         `json:"tree"`
+	Parents    []object.ID       `json:"parents"`
+	Device     string            `json:"device"`
+	DeviceName string            `json:"deviceName,omitempty"`
+	Author     string            `json:"author"`
+	Time       time.Time         `json:"time"`
+	Message    string            `json:"message"`
+	Conflicts  []object.Conflict `json:"conflicts,omitempty"`
 }
 
 func toCommitJSON(id object.ID, c *object.Commit) commitJSON {
@@ -237,7 +238,7 @@ func toCommitJSON(id object.ID, c *object.Commit) commitJSON {
 	if parents == nil {
 		parents = []object.ID{}
 	}
-	return commitJSON{ID: id, Tree: c.Tree, Parents: parents, Device: c.Device, Author: c.Author, Time: commitTime(c), Message: c.Message, Conflicts: c.Conflicts}
+	return commitJSON{ID: id, Tree: c.Tree, Parents: parents, Device: c.Device, DeviceName: c.DeviceName, Author: c.Author, Time: commitTime(c), Message: c.Message, Conflicts: c.Conflicts}
 }
 
 func commitTime(c *object.Commit) time.Time {
@@ -253,7 +254,11 @@ func (st *state) printCommit(id object.ID, c *object.Commit) {
 		}
 		st.printf("Merge: %s\n", strings.Join(ps, " "))
 	}
-	st.printf("Author: %s\nDevice: %s\nDate:   %s\n\n", c.Author, c.Device, commitTime(c).Format("Mon Jan 2 15:04:05 2006 -0700"))
+	dev := c.Device
+	if dev == "" {
+		dev = "(a merge: every device makes it alike)"
+	}
+	st.printf("Author: %s\nDevice: %s\nDate:   %s\n\n", c.Author, deviceLabel(dev, c.DeviceName), commitTime(c).Format("Mon Jan 2 15:04:05 2006 -0700"))
 	for _, l := range strings.Split(strings.TrimRight(c.Message, "\n"), "\n") {
 		st.printf("    %s\n", l)
 	}

@@ -344,6 +344,7 @@ func revArg(c *cli.Context) string {
 func (st *state) printJSON(v any) error {
 	enc := json.NewEncoder(st.stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

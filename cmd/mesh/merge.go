@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/object"
 	"github.com/urfave/cli/v2"
 )
 
@@ -48,7 +50,7 @@ func mergeCommands(st *state) []*cli.Command {
 					return st.printJSON(open)
 				}
 				for _, k := range open {
-					printConflict(st, k.Path, k.Copy, k.Device)
+					printConflict(st, k)
 				}
 				return nil
 			}),
@@ -80,12 +82,19 @@ func mergeCommands(st *state) []*cli.Command {
 	}
 }
 
-func printConflict(st *state, path, copyPath, device string) {
-	if copyPath != "" {
-		st.printf("conflict: %s (the version of %s is kept as %s)\n", path, device, copyPath)
-	} else {
-		st.printf("conflict: %s\n", path)
+func printConflict(st *state, k repo.OpenConflict) {
+	st.printf("conflict: %s\n", conflictLine(k))
+}
+
+// conflictLine says what a conflict is and where each version is.
+func conflictLine(k repo.OpenConflict) string {
+	switch {
+	case k.Copy != "":
+		return fmt.Sprintf("%s (%s is kept as %s)", quote(k.Path), k.Whose(), quote(k.Copy))
+	case k.Ours.IsZero() || k.Theirs.IsZero():
+		return fmt.Sprintf("%s (changed on one side, deleted on the other: the change is kept)", quote(k.Path))
 	}
+	return fmt.Sprintf("%s (both versions are in the file, between markers)", quote(k.Path))
 }
 
 var allowUnrelatedFlag = &cli.BoolFlag{Name: "allow-unrelated", Usage: "merge a history that shares no commit with this one"}
@@ -108,9 +117,36 @@ func printMerge(st *state, res *repo.MergeResult) {
 	default:
 		st.printf("merged: %s\n", res.ID)
 	}
-	for _, k := range res.Conflicts {
-		printConflict(st, k.Path, k.Copy, k.Device)
+	printConflicts(st, res.Conflicts)
+}
+
+// printConflicts prints conflicts a command made, and what to do next.
+func printConflicts(st *state, ks []repo.OpenConflict) {
+	for _, k := range ks {
+		printConflict(st, k)
 	}
+	if len(ks) > 0 {
+		st.printf("%d conflict(s): both versions are kept; edit the file, then mesh resolve PATH (mesh conflicts lists them)\n", len(ks))
+	}
+}
+
+// newConflicts are the open conflicts in after that before did not have.
+func newConflicts(before, after []repo.OpenConflict) []repo.OpenConflict {
+	type key struct {
+		merge object.ID
+		path  string
+	}
+	had := map[key]bool{}
+	for _, k := range before {
+		had[key{k.Merge, k.Path}] = true
+	}
+	out := []repo.OpenConflict{}
+	for _, k := range after {
+		if !had[key{k.Merge, k.Path}] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

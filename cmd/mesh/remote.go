@@ -174,7 +174,10 @@ func remoteCommands(st *state) []*cli.Command {
 			Name:      "join",
 			Usage:     "create a repository in DIR (default: here) as a new device of the mesh in TOKEN (\"-\" reads it from stdin), and fetch its history",
 			ArgsUsage: "TOKEN [DIR]",
-			Flags:     []cli.Flag{jsonFlag},
+			Description: "DIR may hold files already: they are committed as this device's first commit and\n" +
+				"merged with the mesh's history, so nothing in it is overwritten (where a file differs\n" +
+				"from the mesh's version, both are kept, as in any conflict).",
+			Flags: []cli.Flag{jsonFlag, nameFlag},
 			Action: action(st, func(c *cli.Context) error {
 				tok := c.Args().Get(0)
 				if tok == "-" {
@@ -188,7 +191,7 @@ func remoteCommands(st *state) []*cli.Command {
 				if dir == "" {
 					dir = "."
 				}
-				r, res, err := repo.Join(c.Context, tok, dir)
+				r, res, err := repo.Join(c.Context, tok, dir, repo.JoinOptions{Name: c.String("name")})
 				if r != nil {
 					defer r.Close()
 				}
@@ -198,10 +201,14 @@ func remoteCommands(st *state) []*cli.Command {
 				if st.json {
 					return st.printJSON(res)
 				}
-				st.printf("Joined mesh %s as device %s in %s\n", res.Mesh, res.Device, res.Root)
+				st.printf("Joined mesh %s as device %s in %s\n", res.Mesh, deviceLabel(res.Device, res.Name), res.Root)
+				if res.Adopted != nil {
+					st.printf("adopted the %d file(s) already there as %s\n", res.Adopted.HashedFiles, res.Adopted.ID.Short())
+				}
 				if res.Fetched != nil {
 					printFetch(st, res.Fetched)
 				}
+				printConflicts(st, res.Conflicts)
 				if !res.Head.IsZero() {
 					st.printf("checked out main at %s\n", res.Head.Short())
 				}

@@ -68,16 +68,32 @@ func syncCommands(st *state) []*cli.Command {
 				defer s.Close()
 				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 				defer cancel()
+				before, err := r.Conflicts()
+				if err != nil {
+					return err
+				}
 				res, err := s.SyncUntilDone(ctx)
 				if err != nil {
 					return err
 				}
+				after, err := r.Conflicts()
+				if err != nil {
+					return err
+				}
+				created := newConflicts(before, after)
 				if st.json {
-					if err := st.printJSON(res); err != nil {
+					out := struct {
+						*syncer.Round
+						Conflicts []repo.OpenConflict `json:"conflicts"`
+					}{res, created}
+					if err := st.printJSON(out); err != nil {
 						return err
 					}
-				} else if !res.Committed.IsZero() {
-					st.printf("committed %s\n", res.Committed.Short())
+				} else {
+					if !res.Committed.IsZero() {
+						st.printf("committed %s\n", res.Committed.Short())
+					}
+					printConflicts(st, created)
 				}
 				if res.Reached == 0 {
 					return aloneError(res)

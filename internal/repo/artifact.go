@@ -118,7 +118,7 @@ func (r *Repo) Publish(ctx context.Context, o PublishOptions) (*PublishResult, e
 	}
 	now := r.Now()
 	_, offset := now.Zone()
-	c := &object.Commit{Tree: root, Device: r.Config.Device, Author: r.author(), Time: now.Unix(), TZ: int16(offset / 60), Message: o.Message}
+	c := &object.Commit{Tree: root, Device: r.Config.Device, DeviceName: r.deviceName(), Author: r.author(), Time: now.Unix(), TZ: int16(offset / 60), Message: o.Message}
 	if !prev.IsZero() {
 		// Versions are ordered by time (NewerVersion): two publishes in
 		// one second still come out in the order they were made.

@@ -81,12 +81,13 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	now := r.Now()
 	_, offset := now.Zone()
 	c := &object.Commit{
-		Tree:    snap.Root,
-		Device:  r.Config.Device,
-		Author:  r.author(),
-		Time:    now.Unix(),
-		TZ:      int16(offset / 60),
-		Message: o.Message,
+		Tree:       snap.Root,
+		Device:     r.Config.Device,
+		DeviceName: r.deviceName(),
+		Author:     r.author(),
+		Time:       now.Unix(),
+		TZ:         int16(offset / 60),
+		Message:    o.Message,
 	}
 	if !h.ID.IsZero() {
 		c.Parents = []object.ID{h.ID}

@@ -33,7 +33,7 @@ type MergeResult struct {
 	ID          object.ID         `json:"id"`
 	UpToDate    bool              `json:"upToDate"`
 	FastForward bool              `json:"fastForward"`
-	Conflicts   []object.Conflict `json:"conflicts"`
+	Conflicts   []OpenConflict    `json:"conflicts"`
 }
 
 // Merge merges rev into the current branch: nothing when HEAD already
@@ -81,7 +81,7 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	if err := batch.Finish(); err != nil {
 		return nil, err
 	}
-	out := &MergeResult{ID: res.ID, FastForward: res.FastForward, Conflicts: res.Conflicts}
+	out := &MergeResult{ID: res.ID, FastForward: res.FastForward, Conflicts: r.openConflicts(res.ID, res.Conflicts)}
 	if res.ID == h.ID {
 		out.UpToDate, out.FastForward = true, false
 		return out, nil
@@ -101,6 +101,58 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 type OpenConflict struct {
 	object.Conflict
 	Merge object.ID `json:"merge"`
+	// DeviceName is the name of the device whose version is kept beside
+	// the file, as its commit carries it ("" when none does).
+	DeviceName string `json:"deviceName,omitempty"`
+	// Yours is true when that version is this device's.
+	Yours bool `json:"yours"`
+}
+
+// Whose says whose version was kept beside the file, for people: "your
+// version", or "the version of NAME (ABCD123)", or of the device ID's
+// first group alone.
+func (c OpenConflict) Whose() string {
+	if c.Yours {
+		return "your version"
+	}
+	dev, _, _ := strings.Cut(c.Device, "-")
+	switch {
+	case c.DeviceName != "" && dev != "":
+		return "the version of " + c.DeviceName + " (" + dev + ")"
+	case dev != "":
+		return "the version of " + dev
+	}
+	return "the other version"
+}
+
+// openConflicts describes the conflicts merge commit id recorded: whose
+// each kept version is, by the name its side's commit carries.
+func (r *Repo) openConflicts(id object.ID, cs []object.Conflict) []OpenConflict {
+	out := make([]OpenConflict, 0, len(cs))
+	var names map[string]string
+	for _, c := range cs {
+		if names == nil {
+			names = r.parentNames(id)
+		}
+		out = append(out, OpenConflict{Conflict: c, Merge: id, DeviceName: names[c.Device], Yours: c.Device != "" && c.Device == r.Config.Device})
+	}
+	return out
+}
+
+// parentNames maps the devices of merge commit id's parents to the names
+// those commits carry.
+func (r *Repo) parentNames(id object.ID) map[string]string {
+	names := map[string]string{}
+	c, err := r.Store.ReadCommit(id)
+	if err != nil {
+		return names
+	}
+	for _, p := range c.Parents {
+		if pc, err := r.Store.ReadCommit(p); err == nil && pc.DeviceName != "" {
+			names[pc.Device] = pc.DeviceName
+		}
+	}
+	return names
 }
 
 // resolvedTrailer starts a line in a commit message that ends a conflict.
@@ -127,9 +179,9 @@ func (r *Repo) Conflicts() ([]OpenConflict, error) {
 				resolved[strings.TrimSpace(p)] = true
 			}
 		}
-		for _, c := range e.Conflicts {
+		for _, c := range r.openConflicts(e.ID, e.Conflicts) {
 			if !resolved[c.Path] {
-				out = append(out, OpenConflict{Conflict: c, Merge: e.ID})
+				out = append(out, c)
 				resolved[c.Path] = true // an older one at the same path is subsumed
 			}
 		}
@@ -227,7 +279,7 @@ func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) 
 			return nil, err
 		}
 		m = res.ID
-		out.Conflicts = append(out.Conflicts, res.Conflicts...)
+		out.Conflicts = append(out.Conflicts, r.openConflicts(res.ID, res.Conflicts)...)
 	}
 	out.ID = m
 	if ok, err := merge.IsAncestor(r.Store, h.ID, m); err == nil && ok && len(tips) == 1 {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/internal/ignore"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
 )
@@ -573,9 +574,22 @@ func (r *Repo) Invite(addr string) (string, error) {
 type JoinResult struct {
 	Root    string       `json:"root"`
 	Device  string       `json:"device"`
+	Name    string       `json:"name,omitempty"`
 	Mesh    string       `json:"mesh"`
 	Fetched *FetchResult `json:"fetched,omitempty"`
-	Head    object.ID    `json:"head"`
+	Head    object.ID    `json:"head,omitzero"`
+	// Adopted is the commit of the files that were in the folder before
+	// (this device's first commit, merged with the mesh's history).
+	Adopted *CommitResult `json:"adopted,omitempty"`
+	// Conflicts are where an adopted file and the mesh's version differ:
+	// both are kept.
+	Conflicts []OpenConflict `json:"conflicts"`
+}
+
+// JoinOptions are what mesh join takes besides the token and folder.
+type JoinOptions struct {
+	// Name is the new device's name (default: DefaultDeviceName).
+	Name string
 }
 
 // Join creates a repository in dir as a new device of the mesh the token
@@ -584,7 +598,7 @@ type JoinResult struct {
 // branch (like git clone). When the token's device cannot be reached or
 // the fetch fails, what Join created is removed again: nothing is left
 // half-made.
-func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
+func Join(ctx context.Context, token, dir string, o JoinOptions) (*Repo, *JoinResult, error) {
 	inv, err := remote.ParseInvite(token)
 	if err != nil {
 		return nil, nil, err
@@ -595,13 +609,16 @@ func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 	if err := remote.CheckDialAddr(inv.Addr); err != nil {
 		return nil, nil, fmt.Errorf("the token's address: %w; ask for a new one, made with mesh invite --addr HOST:PORT", err)
 	}
+	if o.Name != "" && !object.ValidDeviceName(o.Name) {
+		return nil, nil, fmt.Errorf("--name %q: use up to %d letters, digits, '.', '_' and '-', not starting with '.' or '-'", o.Name, object.MaxDeviceNameLen)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	_, statErr := os.Stat(abs)
 	madeDir := isNotExist(statErr)
-	r, err := Init(abs, &inv)
+	r, err := InitNested(abs, &inv, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -613,7 +630,26 @@ func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 		}
 		return nil, nil, fmt.Errorf("join: %w; nothing was created in %s", err, abs)
 	}
-	res := &JoinResult{Root: r.Root, Device: r.Config.Device, Mesh: r.Config.Mesh}
+	if o.Name != "" {
+		if err := r.SetConfig(ctx, "name", o.Name); err != nil {
+			return undo(err)
+		}
+	}
+	res := &JoinResult{Root: r.Root, Device: r.Config.Device, Name: r.Config.Name, Mesh: r.Config.Mesh, Conflicts: []OpenConflict{}}
+	// Files already in the folder are adopted: committed as this device's
+	// first commit before anything is fetched, then merged with the
+	// mesh's history, so none is overwritten. What cannot be committed
+	// (a name no tree may hold) makes join refuse, with the folder as it
+	// was.
+	if !madeDir && !onlyMeta(abs) {
+		cr, err := r.Commit(ctx, CommitOptions{Message: "join: the files that were in " + filepath.Base(abs)})
+		if err != nil {
+			return undo(fmt.Errorf("the files already in the folder cannot be adopted: %w", err))
+		}
+		if cr.Created {
+			res.Adopted = cr
+		}
+	}
 	if err := r.addRemote(ctx, "origin", RemoteConfig{URL: tlsScheme + inv.Addr, Device: inv.Device, Gossip: inv.Gossip}); err != nil {
 		return undo(err)
 	}
@@ -623,13 +659,30 @@ func Join(ctx context.Context, token, dir string) (*Repo, *JoinResult, error) {
 	}
 	res.Fetched = fetched[0]
 	if _, ok := res.Fetched.Refs["remotes/origin/main"]; ok {
-		m, err := r.Merge(ctx, "remotes/origin/main", MergeOptions{})
+		m, err := r.Merge(ctx, "remotes/origin/main", MergeOptions{AllowUnrelated: true})
 		if err != nil {
-			return r, res, fmt.Errorf("%w; the repository at %s holds the history: move what is in the way and run mesh merge remotes/origin/main there", err, r.Root)
+			return r, res, fmt.Errorf("%w; the repository at %s holds the history: run mesh merge --allow-unrelated remotes/origin/main there", err, r.Root)
 		}
 		res.Head = m.ID
+		res.Conflicts = m.Conflicts
+	} else if res.Adopted != nil {
+		res.Head = res.Adopted.ID
 	}
 	return r, res, nil
+}
+
+// onlyMeta reports whether dir holds nothing but .mesh.
+func onlyMeta(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() != ignore.MetaDir {
+			return false
+		}
+	}
+	return true
 }
 
 // swarmMinBytes: a fetch missing fewer bytes of chunks than this takes

@@ -39,7 +39,13 @@ type Config struct {
 	// Device names this device in the commits it makes: its device ID,
 	// derived from the key in .mesh/identity.
 	Device string `json:"device"`
-	// Author, when set, is recorded in commits; otherwise user@host.
+	// Name is what this device goes by for people (mesh config name):
+	// its commits carry it, and conflict copies of its versions use it.
+	Name string `json:"name,omitempty"`
+	// User is the author of this device's commits (mesh config
+	// user.name, user.email); $MESH_AUTHOR overrides it.
+	User UserConfig `json:"user,omitzero"`
+	// Author is the older single author setting, used when User is unset.
 	Author string `json:"author,omitempty"`
 	// Mesh is the public ID of the mesh this repository belongs to; its
 	// secret is in .mesh/secret, readable by the owner only.
@@ -115,7 +121,7 @@ func InitNested(dir string, inv *remote.Invite, nested bool) (*Repo, error) {
 	if err := ident.Save(filepath.Join(meta, "identity")); err != nil {
 		return nil, err
 	}
-	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: ident.ID.String()}
+	cfg := Config{Version: ConfigVersion, Chunking: object.DefaultChunking(), Device: ident.ID.String(), Name: DefaultDeviceName()}
 	var m remote.Mesh
 	if inv != nil {
 		m, cfg.Chunking = inv.Mesh, inv.Chunking
@@ -279,26 +285,6 @@ func (r *Repo) lockOnly(ctx context.Context, wait time.Duration) (*object.Lock, 
 func (r *Repo) lockPath() string { return filepath.Join(r.Meta, "lock") }
 
 func (r *Repo) indexPath() string { return filepath.Join(r.Meta, "index") }
-
-func (r *Repo) author() string {
-	if a := os.Getenv("MESH_AUTHOR"); a != "" {
-		return a
-	}
-	if r.Config.Author != "" {
-		return r.Config.Author
-	}
-	// $USER rather than os/user: the latter pulls in cgo and a dynamic
-	// loader, which every command would pay for at start-up.
-	name := os.Getenv("USER")
-	if name == "" {
-		name = os.Getenv("LOGNAME")
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
 
 // Identity loads this device's key and certificate.
 func (r *Repo) Identity() (*remote.Identity, error) {

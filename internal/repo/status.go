@@ -29,6 +29,14 @@ type Status struct {
 	// Nested lists directories that are repositories of their own (their
 	// .mesh is left out, their files are not).
 	Nested []string `json:"nested,omitempty"`
+	// Conflicts are the open conflicts (see Conflicts): a clean tree can
+	// still have some.
+	Conflicts []OpenConflict `json:"conflicts"`
+	// Interrupted names the update of the working tree (checkout, merge,
+	// ...) that a process left unfinished and that is still recorded:
+	// another process holds the lock and is in it, or it could not be
+	// finished ("" when none).
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // Clean reports whether nothing differs from HEAD.
@@ -84,7 +92,14 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved, Nested: snap.Nested}, nil
+	open, err := r.Conflicts()
+	if err != nil {
+		return nil, err
+	}
+	if open == nil {
+		open = []OpenConflict{}
+	}
+	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved, Nested: snap.Nested, Conflicts: open, Interrupted: r.Interrupted()}, nil
 }
 
 // fileStatuses turns tree changes into per-path statuses; directories are

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// quote prints a path the way git does with core.quotePath=false: as it
+// is when every character is printable and neither '"' nor '\', else
+// between double quotes with C escapes (\n, \t, \", \\, and \ooo for
+// each byte that is a control character or not UTF-8), so a name with a
+// newline stays one line and a name that is not UTF-8 shows its bytes.
+// Text output names paths through it; JSON carries names exactly (see
+// pathJSON).
+func quote(p string) string {
+	if !needsQuote(p) {
+		return p
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRuneInString(p[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			octal(&b, p[i])
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case !unicode.IsPrint(r) && r != ' ':
+			for j := 0; j < n; j++ {
+				octal(&b, p[i+j])
+			}
+		default:
+			b.WriteString(p[i : i+n])
+		}
+		i += n
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func needsQuote(p string) bool {
+	if !utf8.ValidString(p) {
+		return true
+	}
+	for _, r := range p {
+		if r == '"' || r == '\\' || (!unicode.IsPrint(r) && r != ' ') {
+			return true
+		}
+	}
+	return false
+}
+
+func octal(b *strings.Builder, c byte) {
+	b.WriteByte('\\')
+	b.WriteByte('0' + c>>6)
+	b.WriteByte('0' + c>>3&7)
+	b.WriteByte('0' + c&7)
+}
