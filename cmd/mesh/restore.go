@@ -18,6 +18,7 @@ func restoreCommands(st *state) []*cli.Command {
 				jsonFlag,
 				&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "the commit to restore from (default HEAD)"},
 				&cli.StringFlag{Name: "to", Usage: "write into `DIR` instead of the working tree"},
+				&cli.BoolFlag{Name: "force", Aliases: []string{"discard", "f"}, Usage: "overwrite uncommitted changes to the paths, saving them first in commit \"discarded\" (mesh restore --source discarded PATH brings them back)"},
 			},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				meter := progress.Start(os.Stderr, "restore")
@@ -26,7 +27,11 @@ func restoreCommands(st *state) []*cli.Command {
 					meter.Done()
 					return err
 				}
-				res, err := r.Restore(c.Context, repo.RestoreOptions{Source: c.String("source"), To: c.String("to"), Paths: paths, Meter: meter})
+				if c.Bool("force") && c.String("to") != "" {
+					meter.Done()
+					return usagef("restore --to writes elsewhere and never overwrites; --force is for the working tree")
+				}
+				res, err := r.Restore(c.Context, repo.RestoreOptions{Source: c.String("source"), To: c.String("to"), Paths: paths, Force: c.Bool("force"), Meter: meter})
 				meter.Done()
 				if err != nil {
 					return err
@@ -39,6 +44,13 @@ func restoreCommands(st *state) []*cli.Command {
 					st.printf(", removed %d", res.Removed)
 				}
 				st.printf("\n")
+				if len(res.Discarded) > 0 {
+					st.printf("discarded uncommitted changes to %d path(s); they are kept in commit %s (ref %s):\n", len(res.Discarded), res.Saved.Short(), repo.DiscardedRef)
+					for _, p := range res.Discarded {
+						st.printf("\t%s\n", quote(p))
+					}
+					st.printf("bring one back with: mesh restore --source %s PATH\n", repo.DiscardedRef)
+				}
 				return nil
 			}),
 		},

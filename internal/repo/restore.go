@@ -19,8 +19,18 @@ type RestoreOptions struct {
 	Source string   // revision; HEAD when empty
 	To     string   // a directory to write into instead of the working tree
 	Paths  []string // limit to these paths (files or directories)
-	Meter  *progress.Meter
+	// Force overwrites uncommitted changes to the paths, after saving the
+	// whole working tree as it was in a commit that DiscardedRef points
+	// at (mesh restore --source discarded PATH brings a file back).
+	Force bool
+	Meter *progress.Meter
 }
+
+// DiscardedRef points at the newest commit of what restore --force
+// overwrote. Each such commit has HEAD as its first parent (so diff
+// discarded~1 discarded shows what was dropped) and the previous one, if
+// any, as its second: all of them stay reachable, and gc keeps them.
+const DiscardedRef = "discarded"
 
 // RestoreResult says what Restore wrote.
 type RestoreResult struct {
@@ -28,6 +38,10 @@ type RestoreResult struct {
 	To      string    `json:"to"`
 	Written int       `json:"written"`
 	Removed int       `json:"removed"`
+	// Discarded lists the uncommitted paths Force overwrote, and Saved is
+	// the commit that keeps them.
+	Discarded []string  `json:"discarded"`
+	Saved     object.ID `json:"saved,omitzero"`
 }
 
 // Restore makes paths (all by default) of the working tree, or of another
@@ -51,7 +65,7 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 	if err != nil {
 		return nil, err
 	}
-	res := &RestoreResult{Source: src, To: r.Root}
+	res := &RestoreResult{Source: src, To: r.Root, Discarded: []string{}}
 	if o.To != "" {
 		dst, err := filepath.Abs(o.To)
 		if err != nil {
@@ -111,8 +125,22 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 			blocked = append(blocked, c.Path)
 		}
 	}
+	if len(blocked) > 0 && !o.Force {
+		return nil, fmt.Errorf("%w; or give --force to overwrite them, keeping them in commit %q", blockedError("restore", blocked), DiscardedRef)
+	}
 	if len(blocked) > 0 {
-		return nil, blockedError("restore", blocked)
+		// Nothing is overwritten before it is durable in a commit.
+		saved, err := r.saveDiscarded(ctx, blocked)
+		if err != nil {
+			return nil, err
+		}
+		res.Saved, res.Discarded = saved, slices.Sorted(slices.Values(blocked))
+		keep = changes
+		// Untracked files the source lacks are still left alone.
+		keep = slices.DeleteFunc(keep, func(c object.Change) bool {
+			d, ok := uncommitted[c.Path]
+			return ok && d.Old == nil && c.New == nil
+		})
 	}
 	o.Meter.SetTotal(countFiles(keep))
 	in := intent{Op: "restore", From: headTree, To: sc.Tree, Paths: paths}
@@ -121,6 +149,50 @@ func (r *Repo) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, e
 	}
 	res.Written, res.Removed = tally(keep)
 	return res, nil
+}
+
+// saveDiscarded commits the working tree as it is, with HEAD and the
+// previous discarded commit as parents, and moves DiscardedRef to it.
+func (r *Repo) saveDiscarded(ctx context.Context, paths []string) (object.ID, error) {
+	h, err := r.Refs.Head()
+	if err != nil {
+		return object.ZeroID, err
+	}
+	batch := r.Store.NewBatch()
+	defer batch.Abort()
+	ix := worktree.LoadIndex(r.indexPath())
+	defer ix.Close()
+	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Index: ix, Have: r.Store.Has, Now: r.Now})
+	if err != nil {
+		return object.ZeroID, err
+	}
+	prev, _, err := r.Refs.Get(DiscardedRef)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	now := r.Now()
+	_, offset := now.Zone()
+	c := &object.Commit{
+		Tree: snap.Root, Device: r.Config.Device, DeviceName: r.deviceName(), Author: r.author(),
+		Time: now.Unix(), TZ: int16(offset / 60),
+		Message: "discarded by mesh restore --force: " + pathList(paths),
+	}
+	for _, p := range []object.ID{h.ID, prev} {
+		if !p.IsZero() && !slices.Contains(c.Parents, p) {
+			c.Parents = append(c.Parents, p)
+		}
+	}
+	id, err := batch.Put(object.TypeCommit, c.Encode())
+	if err != nil {
+		return object.ZeroID, err
+	}
+	if err := batch.Finish(); err != nil {
+		return object.ZeroID, err
+	}
+	if err := r.Refs.Update(ctx, DiscardedRef, prev, id, "restore --force: "+pathList(paths)); err != nil {
+		return object.ZeroID, err
+	}
+	return id, nil
 }
 
 // restoreToPlan is what restoring tree (limited to paths) into the folder
