@@ -112,9 +112,9 @@ type Conflict struct {
 	Path   string `json:"path"`
 	Copy   string `json:"copy"`
 	Device string `json:"device"`
-	Base   ID     `json:"base"`
-	Ours   ID     `json:"ours"`
-	Theirs ID     `json:"theirs"`
+	Base   ID     `json:"base,omitzero"`
+	Ours   ID     `json:"ours,omitzero"`
+	Theirs ID     `json:"theirs,omitzero"`
 }
 
 // Commit is a snapshot of the whole folder with its history.

@@ -177,7 +177,7 @@ func TestDaemonsConverge(t *testing.T) {
 	if out := mustMesh(t, bin, c, "fsck"); !strings.Contains(out, "ok") && !strings.Contains(out, "objects") {
 		t.Fatalf("fsck on c: %s", out)
 	}
-	if out := mustMesh(t, bin, a, "peers", "--json"); !strings.Contains(out, `"alive": true`) {
+	if out := mustMesh(t, bin, a, "peers", "--json"); !strings.Contains(out, `"alive": true`) || !strings.Contains(out, `"branch": "main"`) || strings.Contains(out, `"g":`) {
 		t.Fatalf("peers: %s", out)
 	}
 

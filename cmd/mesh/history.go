@@ -104,7 +104,7 @@ func historyCommands(st *state) []*cli.Command {
 					return st.printJSON(items)
 				}
 				for _, it := range items {
-					st.printf("%-7s %12d %s  %s\n", it.Kind, it.Size, it.ID.Short(), it.Path)
+					st.printf("%-7s %12d %s  %s\n", it.Kind, it.Size, it.ID.Short(), quote(it.Path))
 				}
 				return nil
 			}),
@@ -165,7 +165,7 @@ func historyCommands(st *state) []*cli.Command {
 				}
 				if c.Bool("name-status") {
 					for _, ch := range d.Changes {
-						st.printf("%s\t%s\n", statusLetter(ch.Status), ch.Path)
+						st.printf("%s\t%s\n", statusLetter(ch.Status), quote(ch.Path))
 					}
 					return nil
 				}

@@ -342,6 +342,7 @@ func revArg(c *cli.Context) string {
 }
 
 func (st *state) printJSON(v any) error {
+	v = fillEmpty(v)
 	enc := json.NewEncoder(st.stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -420,3 +421,6 @@ func interspersed(app *cli.App, args []string) []string {
 	}
 	return out
 }
+
+// quote is how text output names a path (see repo.QuotePath).
+func quote(p string) string { return repo.QuotePath(p) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -90,6 +91,16 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("usage: envfile NAME FILE")
 				}
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+			},
+			// qfile GOQUOTED CONTENT: write CONTENT to the file whose name
+			// is the Go string literal GOQUOTED ("two\nlines", "a\xffb").
+			"qfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: qfile GOQUOTED CONTENT")
+				}
+				name, err := strconv.Unquote(args[0])
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(name), []byte(args[1]), 0o644))
 			},
 			// mode PERM FILE: FILE has permission bits PERM (octal).
 			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -200,5 +211,52 @@ func TestHelpEveryCommand(t *testing.T) {
 	walk(nil, newApp(&state{stdout: io.Discard, stderr: io.Discard}).Commands)
 	if n < 30 {
 		t.Errorf("walked only %d commands", n)
+	}
+}
+
+// TestRawNames: a name that is not UTF-8 comes out of --json with its
+// exact bytes (pathBytes), and cat and restore take those bytes back.
+func TestRawNames(t *testing.T) {
+	dir := t.TempDir()
+	name := "bad\xffbyte.txt"
+	mesh := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"mesh", "-C", dir}, args...), &out, &errb); code != exitOK {
+			t.Fatalf("mesh %q: exit %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	mesh("init")
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("exact\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Changes []struct {
+			Path      string
+			PathBytes []byte
+		}
+	}
+	if err := json.Unmarshal([]byte(mesh("status", "--json")), &st); err != nil || len(st.Changes) != 1 {
+		t.Fatalf("status --json: %v %+v", err, st)
+	}
+	if got := string(st.Changes[0].PathBytes); got != name {
+		t.Fatalf("pathBytes %q, want %q", got, name)
+	}
+	mesh("commit", "-m", "raw")
+	var ls []struct{ PathBytes []byte }
+	if err := json.Unmarshal([]byte(mesh("ls", "--json")), &ls); err != nil || len(ls) != 1 || string(ls[0].PathBytes) != name {
+		t.Fatalf("ls --json: %v %+v", err, ls)
+	}
+	back := string(ls[0].PathBytes)
+	if got := mesh("cat", "HEAD:"+back); got != "exact\n" {
+		t.Fatalf("cat by the bytes from JSON: %q", got)
+	}
+	os.Remove(filepath.Join(dir, name))
+	mesh("restore", back)
+	if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != "exact\n" {
+		t.Fatalf("restore by the bytes from JSON: %q %v", b, err)
+	}
+	if out := mesh("ls"); !strings.Contains(out, `"bad\377byte.txt"`) {
+		t.Fatalf("ls does not quote the name: %q", out)
 	}
 }

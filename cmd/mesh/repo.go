@@ -134,10 +134,10 @@ func repoCommands(st *state) []*cli.Command {
 					return st.printJSON(s)
 				}
 				for _, p := range s.Nested {
-					fmt.Fprintf(st.stderr, "mesh: %s/ is a repository of its own: its files are committed here, its .mesh is not\n", p)
+					fmt.Fprintf(st.stderr, "mesh: %s/ is a repository of its own: its files are committed here, its .mesh is not\n", quote(p))
 				}
 				for _, p := range s.Reserved {
-					fmt.Fprintf(st.stderr, "mesh: %s is left out: a file or folder named .mesh (in any case) cannot be committed; rename it, or add it to .meshignore\n", p)
+					fmt.Fprintf(st.stderr, "mesh: %s is left out: a file or folder named .mesh (in any case) cannot be committed; rename it, or add it to .meshignore\n", quote(p))
 				}
 				if c.Bool("short") {
 					for _, k := range s.Conflicts {

@@ -13,6 +13,7 @@ import (
 	"github.com/mesh-sync/mesh/gossip"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/syncer"
+	"github.com/mesh-sync/mesh/object"
 	"github.com/urfave/cli/v2"
 )
 
@@ -148,11 +149,36 @@ func syncCommands(st *state) []*cli.Command {
 					ps = append(ps, peer{Peer: p, Refused: refused[p.Device]})
 					delete(refused, p.Device)
 				}
-				for dev, rfs := range refused {
-					ps = append(ps, peer{Peer: gossip.Peer{Device: dev}, Refused: rfs})
+				for _, dev := range sortedKeys(refused) {
+					ps = append(ps, peer{Peer: gossip.Peer{Device: dev}, Refused: refused[dev]})
 				}
 				if st.json {
-					return st.printJSON(ps)
+					// Readable keys: the heads as they are, not as the
+					// gossip wire signs them.
+					type headJSON struct {
+						Branch string    `json:"branch"`
+						Commit object.ID `json:"commit"`
+						Seq    uint64    `json:"seq"`
+						Addr   string    `json:"fetchAddr,omitempty"`
+					}
+					type peerJSON struct {
+						Device      string           `json:"device"`
+						GossipAddr  string           `json:"gossipAddr,omitempty"`
+						FetchAddr   string           `json:"fetchAddr,omitempty"`
+						Alive       bool             `json:"alive"`
+						LastContact time.Time        `json:"lastContact,omitzero"`
+						Heads       []headJSON       `json:"heads"`
+						Refused     []syncer.Refusal `json:"refused"`
+					}
+					out := make([]peerJSON, 0, len(ps))
+					for _, p := range ps {
+						pj := peerJSON{Device: p.Device, GossipAddr: p.GossipAddr, FetchAddr: p.FetchAddr, Alive: p.Alive, LastContact: p.LastContact, Refused: p.Refused}
+						for _, h := range p.Heads {
+							pj.Heads = append(pj.Heads, headJSON{Branch: h.Branch, Commit: h.Commit, Seq: h.Seq, Addr: h.Addr})
+						}
+						out = append(out, pj)
+					}
+					return st.printJSON(out)
 				}
 				for _, p := range ps {
 					state := "gone"

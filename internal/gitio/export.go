@@ -55,7 +55,7 @@ type Exporter struct {
 // ExportResult says what Export did.
 type ExportResult struct {
 	Branch   string    `json:"branch"`
-	Head     object.ID `json:"head"`
+	Head     object.ID `json:"head,omitzero"`
 	GitHead  string    `json:"gitHead"`
 	Exported int       `json:"exported"`
 	Known    int       `json:"alreadyExported"`

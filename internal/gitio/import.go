@@ -55,7 +55,7 @@ type fileRef struct {
 type ImportResult struct {
 	Branch   string    `json:"branch"`
 	GitHead  string    `json:"gitHead"`
-	Head     object.ID `json:"head"`
+	Head     object.ID `json:"head,omitzero"`
 	Imported int       `json:"imported"`
 	Known    int       `json:"alreadyImported"`
 }

@@ -39,7 +39,7 @@ type PublishResult struct {
 	Files  int       `json:"files"`
 	Bytes  int64     `json:"bytes"`
 	// Previous is the version the branch held before (zero if none).
-	Previous object.ID `json:"previous"`
+	Previous object.ID `json:"previous,omitzero"`
 }
 
 // Publish snapshots files or folders (not necessarily of the working

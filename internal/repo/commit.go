@@ -28,11 +28,11 @@ var ErrReservedPath = errors.New("a file or folder named .mesh cannot be committ
 // CommitResult says what Commit did.
 type CommitResult struct {
 	// ID is the new commit, or HEAD when there was nothing to commit.
-	ID      object.ID `json:"id"`
+	ID      object.ID `json:"id,omitzero"`
 	Created bool      `json:"created"`
 	Branch  string    `json:"branch,omitempty"`
-	Parent  object.ID `json:"parent"`
-	Tree    object.ID `json:"tree"`
+	Parent  object.ID `json:"parent,omitzero"`
+	Tree    object.ID `json:"tree,omitzero"`
 	// HashedFiles and HashedBytes count what had to be read (stat cache misses).
 	HashedFiles   int   `json:"hashedFiles"`
 	HashedBytes   int64 `json:"hashedBytes"`

@@ -147,7 +147,7 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 			return nil
 		}
 	}
-	fmt.Fprintf(w, "diff --mesh a/%s b/%s\n", c.Path, c.Path)
+	fmt.Fprintf(w, "diff --mesh %s %s\n", QuotePath("a/"+c.Path), QuotePath("b/"+c.Path))
 	switch {
 	case c.Old == nil || c.Old.Kind == object.KindDir:
 		fmt.Fprintf(w, "new file mode %s\n", mode(c.New))
@@ -175,10 +175,10 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 		return err
 	}
 	if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
-		fmt.Fprintf(w, "Binary files a/%s and b/%s differ\n", c.Path, c.Path)
+		fmt.Fprintf(w, "Binary files %s and %s differ\n", QuotePath("a/"+c.Path), QuotePath("b/"+c.Path))
 		return nil
 	}
-	an, bn := "a/"+c.Path, "b/"+c.Path
+	an, bn := QuotePath("a/"+c.Path), QuotePath("b/"+c.Path)
 	if oldE == nil {
 		an = "/dev/null"
 	}

@@ -76,10 +76,12 @@ func (r *Repo) DiffRoot(id object.ID) (*DiffResult, error) {
 
 // ListItem is one entry of a listing, with its path from the listed root.
 type ListItem struct {
-	Path string      `json:"path"`
-	Kind object.Kind `json:"kind"`
-	Size int64       `json:"size"`
-	ID   object.ID   `json:"id"`
+	Path string `json:"path"`
+	// PathBytes is Path's exact bytes when it is not UTF-8 (see RawName).
+	PathBytes []byte      `json:"pathBytes,omitempty"`
+	Kind      object.Kind `json:"kind"`
+	Size      int64       `json:"size"`
+	ID        object.ID   `json:"id"`
 }
 
 // List lists e (a directory: its entries; anything else: itself) with
@@ -92,7 +94,7 @@ func (r *Repo) List(e object.Entry, base string, recursive bool) ([]ListItem, er
 		return a + "/" + b
 	}
 	if e.Kind != object.KindDir {
-		return []ListItem{{Path: base, Kind: e.Kind, Size: e.Size, ID: e.ID}}, nil
+		return []ListItem{{Path: base, PathBytes: RawName(base), Kind: e.Kind, Size: e.Size, ID: e.ID}}, nil
 	}
 	t, err := r.Store.ReadTree(e.ID)
 	if err != nil {
@@ -112,7 +114,7 @@ func (r *Repo) List(e object.Entry, base string, recursive bool) ([]ListItem, er
 			}
 			// An empty directory is listed itself, or it would vanish.
 		}
-		out = append(out, ListItem{Path: p, Kind: c.Kind, Size: c.Size, ID: c.ID})
+		out = append(out, ListItem{Path: p, PathBytes: RawName(p), Kind: c.Kind, Size: c.Size, ID: c.ID})
 	}
 	return out, nil
 }

@@ -30,10 +30,10 @@ var ErrUnrelated = errors.New("the histories share no commit")
 
 // MergeResult says what Merge did.
 type MergeResult struct {
-	ID          object.ID         `json:"id"`
-	UpToDate    bool              `json:"upToDate"`
-	FastForward bool              `json:"fastForward"`
-	Conflicts   []OpenConflict    `json:"conflicts"`
+	ID          object.ID      `json:"id,omitzero"`
+	UpToDate    bool           `json:"upToDate"`
+	FastForward bool           `json:"fastForward"`
+	Conflicts   []OpenConflict `json:"conflicts"`
 }
 
 // Merge merges rev into the current branch: nothing when HEAD already
@@ -106,6 +106,10 @@ type OpenConflict struct {
 	DeviceName string `json:"deviceName,omitempty"`
 	// Yours is true when that version is this device's.
 	Yours bool `json:"yours"`
+	// PathBytes and CopyBytes are the exact bytes of Path and Copy when
+	// they are not UTF-8 (see RawName).
+	PathBytes []byte `json:"pathBytes,omitempty"`
+	CopyBytes []byte `json:"copyBytes,omitempty"`
 }
 
 // Whose says whose version was kept beside the file, for people: "your
@@ -134,7 +138,8 @@ func (r *Repo) openConflicts(id object.ID, cs []object.Conflict) []OpenConflict 
 		if names == nil {
 			names = r.parentNames(id)
 		}
-		out = append(out, OpenConflict{Conflict: c, Merge: id, DeviceName: names[c.Device], Yours: c.Device != "" && c.Device == r.Config.Device})
+		out = append(out, OpenConflict{Conflict: c, Merge: id, DeviceName: names[c.Device], Yours: c.Device != "" && c.Device == r.Config.Device,
+			PathBytes: RawName(c.Path), CopyBytes: RawName(c.Copy)})
 	}
 	return out
 }

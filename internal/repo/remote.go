@@ -13,8 +13,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
 )

@@ -34,7 +34,7 @@ const DiscardedRef = "discarded"
 
 // RestoreResult says what Restore wrote.
 type RestoreResult struct {
-	Source  object.ID `json:"source"`
+	Source  object.ID `json:"source,omitzero"`
 	To      string    `json:"to"`
 	Written int       `json:"written"`
 	Removed int       `json:"removed"`
@@ -254,6 +254,9 @@ func blockedError(op string, paths []string) error {
 // more.
 func pathList(paths []string) string {
 	paths = slices.Sorted(slices.Values(paths))
+	for i, p := range paths {
+		paths[i] = QuotePath(p)
+	}
 	if len(paths) > 10 {
 		return fmt.Sprintf("%s and %d more", strings.Join(paths[:10], ", "), len(paths)-10)
 	}

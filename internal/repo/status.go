@@ -11,6 +11,8 @@ import (
 // FileStatus is how one path differs from HEAD.
 type FileStatus struct {
 	Path string `json:"path"`
+	// PathBytes is Path's exact bytes when it is not UTF-8 (see RawName).
+	PathBytes []byte `json:"pathBytes,omitempty"`
 	// Status is "added", "modified", "deleted" or "type" (kind changed,
 	// e.g. file to directory or executable bit).
 	Status string        `json:"status"`
@@ -21,7 +23,7 @@ type FileStatus struct {
 // Status is the working tree compared with HEAD.
 type Status struct {
 	Branch  string       `json:"branch,omitempty"`
-	Head    object.ID    `json:"head"`
+	Head    object.ID    `json:"head,omitzero"`
 	Changes []FileStatus `json:"changes"`
 	// Reserved lists what is left out because no tree may hold it (see
 	// worktree.Snapshot.Reserved).
@@ -107,7 +109,7 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 func fileStatuses(changes []object.Change) []FileStatus {
 	out := make([]FileStatus, 0, len(changes))
 	for _, c := range changes {
-		fs := FileStatus{Path: c.Path, Old: c.Old, New: c.New}
+		fs := FileStatus{Path: c.Path, PathBytes: RawName(c.Path), Old: c.Old, New: c.New}
 		switch {
 		case c.Old == nil:
 			fs.Status = "added"

@@ -56,7 +56,7 @@ type Round struct {
 	Committed object.ID            `json:"committed,omitempty"`
 	Fetched   []string             `json:"fetched,omitempty"` // devices fetched from
 	Merged    *repo.MergeResult    `json:"merged,omitempty"`
-	Head      object.ID            `json:"head"`
+	Head      object.ID            `json:"head,omitzero"`
 	Missing   map[string]string    `json:"missing,omitempty"` // device → why its head is not here
 	Refused   map[string]string    `json:"refused,omitempty"` // device → why its head is not taken in
 	Heads     map[string]object.ID `json:"heads"`             // device → head heard of

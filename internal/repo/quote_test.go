@@ -1,4 +1,4 @@
-package main
+package repo
 
 import "testing"
 
@@ -15,8 +15,8 @@ func TestQuote(t *testing.T) {
 		"bell\a":         `"bell\007"`,
 		"\u200bzero":     `"\342\200\213zero"`,
 	} {
-		if got := quote(in); got != want {
-			t.Errorf("quote(%q) = %s, want %s", in, got, want)
+		if got := QuotePath(in); got != want {
+			t.Errorf("QuotePath(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
