@@ -20,10 +20,10 @@ func gitCommands(st *state) []*cli.Command {
 				if st.json {
 					return st.printJSON(res)
 				}
-				st.printf("imported %d commits (%d imported before) from %s; %s is %s\n", res.Imported, res.Known, res.Branch, res.Ref, res.Head.Short())
+				st.printf("imported %d commit(s) from %s, %d of its history were here already; %s is %s\n", res.Imported, res.Branch, res.Known, res.Ref, res.Head.Short())
 				if res.CheckedOut != nil {
 					st.printf("checked out %s\n", res.Head.Short())
-				} else {
+				} else if in, err := r.Contains(res.Head); err == nil && !in {
 					st.printf("merge it with: mesh merge %s\n", res.Ref)
 				}
 				return nil
@@ -42,7 +42,7 @@ func gitCommands(st *state) []*cli.Command {
 				if st.json {
 					return st.printJSON(res)
 				}
-				st.printf("exported %d commits (%d there before); git branch %s is %s\n", res.Exported, res.Known, res.Branch, res.GitHead[:12])
+				st.printf("exported %d commit(s), %d of the history were there already; git branch %s is %s\n", res.Exported, res.Known, res.Branch, res.GitHead[:12])
 				return nil
 			}),
 		},

@@ -68,11 +68,17 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 	ex.trees = map[object.ID]plumbing.Hash{}
 	ex.blobs = map[object.ID]plumbing.Hash{}
 	res := &ExportResult{Branch: branch, Head: head}
-	order, known, err := ex.toExport(ctx, head)
+	order, _, err := ex.toExport(ctx, head)
 	if err != nil {
 		return nil, err
 	}
-	res.Known = known
+	// Known counts all of head's history that was there before, not
+	// just where the walk stopped.
+	total, err := meshHistory(ex.Store, head)
+	if err != nil {
+		return nil, err
+	}
+	res.Known = total - len(order)
 	for _, id := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -267,4 +273,25 @@ func (ex *Exporter) putBlob(size int64, write func(io.Writer) error) (plumbing.H
 		return plumbing.ZeroHash, err
 	}
 	return ex.Git.Storer.SetEncodedObject(obj)
+}
+
+// meshHistory counts head and its ancestors.
+func meshHistory(st *object.Store, head object.ID) (int, error) {
+	seen := map[object.ID]bool{head: true}
+	stack := []object.ID{head}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		c, err := st.ReadCommit(id)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range c.Parents {
+			if !seen[p] {
+				seen[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return len(seen), nil
 }

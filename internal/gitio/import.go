@@ -80,16 +80,27 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 	} else {
 		ref, err = im.Git.Reference(plumbing.NewBranchReferenceName(branch), true)
 	}
+	if err != nil && branch == "" {
+		target := ""
+		if h, herr := im.Git.Storer.Reference(plumbing.HEAD); herr == nil && h.Type() == plumbing.SymbolicReference {
+			target = h.Target().Short()
+		}
+		return nil, fmt.Errorf("%s: HEAD names branch %q, which has no commits (%v); name a branch with --branch", im.Dir, target, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: branch %q: %v", im.Dir, branch, err)
+		return nil, fmt.Errorf("%s: branch %q: %v; git branch --list there shows the branches", im.Dir, branch, err)
 	}
 	res := &ImportResult{Branch: ref.Name().Short(), GitHead: ref.Hash().String()}
 
-	order, known, err := im.toImport(ctx, ref.Hash())
+	order, _, err := im.toImport(ctx, ref.Hash())
 	if err != nil {
 		return nil, err
 	}
-	res.Known = known
+	total, err := im.gitHistory(ref.Hash())
+	if err != nil {
+		return nil, err
+	}
+	res.Known = total - len(order)
 	im.batch = im.Store.NewBatch()
 	defer im.batch.Abort()
 	im.trees = map[plumbing.Hash]object.ID{}
@@ -296,4 +307,25 @@ func (im *Importer) blobBytes(h plumbing.Hash, path string) ([]byte, error) {
 	}
 	defer r.Close()
 	return io.ReadAll(io.LimitReader(r, 1<<20))
+}
+
+// gitHistory counts head and its ancestors in the git repository.
+func (im *Importer) gitHistory(head plumbing.Hash) (int, error) {
+	seen := map[plumbing.Hash]bool{head: true}
+	stack := []plumbing.Hash{head}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		c, err := im.Git.CommitObject(h)
+		if err != nil {
+			return 0, fmt.Errorf("%s: commit %s: %v: %w", im.Dir, h, err, ErrNotGit)
+		}
+		for _, p := range c.ParentHashes {
+			if !seen[p] {
+				seen[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return len(seen), nil
 }
