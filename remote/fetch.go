@@ -66,6 +66,7 @@ type fetcher struct {
 	held   int64                  // bytes of meta's raw objects
 	chunks []want
 	swarm  *Swarm
+	prog   Progress
 }
 
 type want struct {
@@ -100,7 +101,7 @@ func Fetch(ctx context.Context, p Peer, dst *object.Store, wants, haves []object
 // other most of it, as with mesh get. History and metadata still come
 // from p alone.
 func FetchSwarm(ctx context.Context, p Peer, dst *object.Store, wants, haves []object.ID, sw *Swarm) (Stats, error) {
-	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw}
+	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw, prog: progressOf(ctx)}
 	err := f.run(ctx, wants, haves)
 	if err != nil {
 		err = fmt.Errorf("fetch from %s: %w", p, err)
@@ -224,6 +225,11 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 // getChunks fetches the chunks found missing, from the peer or through
 // the swarm.
 func (f *fetcher) getChunks(ctx context.Context) error {
+	var total int64
+	for _, w := range f.chunks {
+		total += w.size
+	}
+	f.prog.SetTotal(0, total)
 	if f.swarm != nil {
 		return f.swarm.fetch(ctx, f)
 	}
@@ -282,7 +288,7 @@ type Root struct {
 // Fetch checks everything, and makes it durable, metadata last. With a
 // swarm, chunks come from every device the swarm finds, p included.
 func FetchClosure(ctx context.Context, p Peer, dst *object.Store, roots []Root, sw *Swarm) (Stats, error) {
-	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw}
+	f := &fetcher{p: p, dst: dst, seen: map[object.ID]bool{}, meta: map[object.ID]*metaObj{}, swarm: sw, prog: progressOf(ctx)}
 	var level []want
 	var ids []object.ID
 	for _, r := range roots {
@@ -403,6 +409,7 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 				f.st.Objects++
 				f.st.Bytes += int64(len(a.raw.Data))
 				mu.Unlock()
+				f.prog.Add(0, a.w.size)
 			}
 			return nil
 		})

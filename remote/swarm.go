@@ -375,6 +375,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 	r.left--
 	r.f.st.Objects++
 	r.f.st.Bytes += n
+	r.f.prog.Add(0, a.w.size)
 	r.batchBytes += n
 	flush := r.batchBytes >= r.sw.Flush
 	if flush {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/syncer"
 	"github.com/urfave/cli/v2"
@@ -46,7 +47,7 @@ func artifactCommands(st *state) []*cli.Command {
 						where += ", announced by the running daemon"
 					}
 				}
-				st.eprintf("published %d file(s), %d bytes, as %s on %s (%s)\n", res.Files, res.Bytes, res.ID.Short(), res.Branch, where)
+				st.eprintf("published %d file(s), %s, as %s on %s (%s)\n", res.Files, progress.Size(res.Bytes), res.ID.Short(), res.Branch, where)
 				return nil
 			}),
 		},
@@ -76,11 +77,13 @@ func artifactCommands(st *state) []*cli.Command {
 				log := slog.New(slog.NewTextHandler(st.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 				defer cancel()
+				ctx, meter := st.meter(ctx, "get")
 				res, g, err := repo.Get(ctx, repo.GetOptions{
 					Source: c.Args().Get(0), Rev: rev, Path: p, To: c.String("to"), Cache: c.String("cache"),
 					Token: os.Getenv(repo.TokenEnv), SeedListen: c.String("seed-listen"), SeedAddr: c.String("seed-addr"),
 					NoSeed: c.Bool("no-seed"), Log: log,
 				})
+				meter.Done()
 				defer g.Close()
 				if err != nil {
 					return err
@@ -94,7 +97,7 @@ func artifactCommands(st *state) []*cli.Command {
 					if from != "" {
 						from = "; " + from
 					}
-					st.printf("%s: %d file(s), %d bytes into %s (received %d bytes%s)\n", res.Commit.Short(), res.Files, res.Bytes, res.To, res.Fetched.Bytes, from)
+					st.printf("%s: %d file(s), %s into %s (received %s%s)\n", res.Commit.Short(), res.Files, progress.Size(res.Bytes), res.To, progress.Size(res.Fetched.Bytes), from)
 				}
 				if d := c.Duration("seed-for"); d > 0 {
 					sctx, scancel := context.WithTimeout(c.Context, d)
@@ -119,7 +122,7 @@ func perDevice(received map[string]int64) string {
 	sort.Strings(devs)
 	parts := make([]string, len(devs))
 	for i, d := range devs {
-		parts[i] = fmt.Sprintf("%s %d", shortDev(d), received[d])
+		parts[i] = fmt.Sprintf("%s %s", shortDev(d), progress.Size(received[d]))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -13,7 +13,9 @@ func gitCommands(st *state) []*cli.Command {
 			ArgsUsage: "GITDIR",
 			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to import (default: the one HEAD names)"}},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.ImportGit(c.Context, c.Args().First(), c.String("branch"))
+				ctx, meter := st.meter(c.Context, "import-git")
+				res, err := r.ImportGit(ctx, c.Args().First(), c.String("branch"))
+				meter.Done()
 				if err != nil {
 					return err
 				}
@@ -35,7 +37,9 @@ func gitCommands(st *state) []*cli.Command {
 			ArgsUsage: "GITDIR [REV]",
 			Flags:     []cli.Flag{jsonFlag, &cli.StringFlag{Name: "branch", Usage: "the git branch to set (default: the current branch)"}},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.ExportGit(c.Context, c.Args().Get(0), c.Args().Get(1), c.String("branch"))
+				ctx, meter := st.meter(c.Context, "export-git")
+				res, err := r.ExportGit(ctx, c.Args().Get(0), c.Args().Get(1), c.String("branch"))
+				meter.Done()
 				if err != nil {
 					return err
 				}

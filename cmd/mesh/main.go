@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/mesh-sync/mesh/internal/gitio"
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
@@ -424,3 +425,15 @@ func interspersed(app *cli.App, args []string) []string {
 
 // quote is how text output names a path (see repo.QuotePath).
 func quote(p string) string { return repo.QuotePath(p) }
+
+// meter starts the progress line of a long operation on stderr (silent
+// when stderr is not a terminal, and with --json), and returns a context
+// through which the code below reports to it: fetches (chunk bytes), and
+// import and export (commits). Call Done on it before printing.
+func (st *state) meter(ctx context.Context, label string) (context.Context, *progress.Meter) {
+	if st.json {
+		return ctx, nil
+	}
+	m := progress.Start(st.stderr, label)
+	return remote.WithProgress(progress.With(ctx, m), m), m
+}

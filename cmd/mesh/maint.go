@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/urfave/cli/v2"
@@ -121,8 +122,8 @@ func maintCommands(st *state) []*cli.Command {
 				if kept != nil {
 					st.printf("forgot %d old version(s) of %d artifact branch(es)\n", kept.Dropped, kept.Branches)
 				}
-				st.printf("dropped %d objects (%d bytes), rewrote %d packs, deleted %d packs, removed %d stray files\n",
-					res.ObjectsDropped, res.BytesFreed, res.PacksRewritten, res.PacksDeleted, res.StraysRemoved)
+				st.printf("dropped %d objects (%s), rewrote %d packs, deleted %d packs, removed %d stray files\n",
+					res.ObjectsDropped, progress.Size(res.BytesFreed), res.PacksRewritten, res.PacksDeleted, res.StraysRemoved)
 				return nil
 			}),
 		},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/mesh-sync/mesh/remote"
 	"github.com/urfave/cli/v2"
@@ -39,7 +40,9 @@ func remoteCommands(st *state) []*cli.Command {
 			ArgsUsage: "[REMOTE]",
 			Flags:     []cli.Flag{jsonFlag},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.Fetch(c.Context, c.Args().First())
+				ctx, meter := st.meter(c.Context, "fetch")
+				res, err := r.Fetch(ctx, c.Args().First())
+				meter.Done()
 				if err != nil {
 					return err
 				}
@@ -60,7 +63,9 @@ func remoteCommands(st *state) []*cli.Command {
 			Action: repoAction(st, func(c *cli.Context) error {
 				return checkConflictStyle(c)
 			}, func(c *cli.Context, r *repo.Repo) error {
-				res, err := r.Pull(c.Context, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
+				ctx, meter := st.meter(c.Context, "pull")
+				res, err := r.Pull(ctx, c.Args().First(), repo.MergeOptions{Markers: c.String("conflict-style") == "markers", AllowUnrelated: c.Bool("allow-unrelated")})
+				meter.Done()
 				if err != nil {
 					return err
 				}
@@ -94,7 +99,7 @@ func remoteCommands(st *state) []*cli.Command {
 						st.printf("%s: up to date\n", p.Remote)
 						continue
 					}
-					st.printf("%s: sent %d objects (%d bytes); %s there\n", p.Remote, p.Objects, p.Bytes, p.Ref)
+					st.printf("%s: sent %d objects (%s); %s there\n", p.Remote, p.Objects, progress.Size(p.Bytes), p.Ref)
 				}
 				return nil
 			}),
@@ -191,7 +196,9 @@ func remoteCommands(st *state) []*cli.Command {
 				if dir == "" {
 					dir = "."
 				}
-				r, res, err := repo.Join(c.Context, tok, dir, repo.JoinOptions{Name: c.String("name")})
+				ctx, meter := st.meter(c.Context, "join")
+				r, res, err := repo.Join(ctx, tok, dir, repo.JoinOptions{Name: c.String("name")})
+				meter.Done()
 				if r != nil {
 					defer r.Close()
 				}
@@ -219,7 +226,7 @@ func remoteCommands(st *state) []*cli.Command {
 }
 
 func printFetch(st *state, f *repo.FetchResult) {
-	st.printf("%s: fetched %d objects (%d bytes), %d already here\n", f.Remote, f.Objects, f.Bytes, f.Skipped)
+	st.printf("%s: fetched %d objects (%s), %d already here\n", f.Remote, f.Objects, progress.Size(f.Bytes), f.Skipped)
 	if len(f.Received) > 1 {
 		// Other devices sent part of it: say how much each.
 		st.printf("%s: chunks received from %s\n", f.Remote, perDevice(f.Received))

@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	gitobj "github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -79,6 +80,9 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 		return nil, err
 	}
 	res.Known = total - len(order)
+	meter := progress.From(ctx)
+	meter.SetUnit("commits")
+	meter.SetTotal(int64(len(order)), 0)
 	for _, id := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -89,6 +93,7 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 		}
 		ex.Map.add(h, id)
 		res.Exported++
+		meter.Add(1, 0)
 	}
 	gh, _ := ex.Map.Git(head)
 	ref := plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), gh)

@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	gitobj "github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -106,6 +107,9 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 	im.trees = map[plumbing.Hash]object.ID{}
 	im.blobs = map[plumbing.Hash]fileRef{}
 	pending := map[plumbing.Hash]object.ID{}
+	meter := progress.From(ctx)
+	meter.SetUnit("commits")
+	meter.SetTotal(int64(len(order)), 0)
 	for _, c := range order {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -115,6 +119,7 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 			return nil, err
 		}
 		pending[c.Hash] = id
+		meter.Add(1, 0)
 	}
 	if err := im.batch.Finish(); err != nil {
 		return nil, err

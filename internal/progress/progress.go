@@ -4,6 +4,7 @@
 package progress
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,11 +19,14 @@ import (
 type Meter struct {
 	files, bytes   atomic.Int64
 	totalF, totalB atomic.Int64
-	label          string
 	w              io.Writer
 	stop           chan struct{}
 	wg             sync.WaitGroup
-	start          time.Time
+
+	mu    sync.Mutex // guards what Phase and SetUnit change
+	label string
+	unit  string // what the count counts ("" = files)
+	start time.Time
 }
 
 // Start returns a meter that redraws a line on w every interval while it
@@ -51,6 +55,46 @@ func Start(w io.Writer, label string) *Meter {
 	return m
 }
 
+// Phase starts the next stage of one operation on the same line (join:
+// the fetch, then writing the files): counts and totals start again.
+func (m *Meter) Phase(label string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files.Store(0)
+	m.bytes.Store(0)
+	m.totalF.Store(0)
+	m.totalB.Store(0)
+	m.unit = ""
+	m.label = label
+	m.start = time.Now()
+}
+
+// SetUnit names what the meter counts instead of files ("commits").
+func (m *Meter) SetUnit(unit string) {
+	if m != nil {
+		m.mu.Lock()
+		m.unit = unit
+		m.mu.Unlock()
+	}
+}
+
+type meterKey struct{}
+
+// With returns a context that carries m, for code that reports through
+// whatever meter its caller started (From).
+func With(ctx context.Context, m *Meter) context.Context {
+	return context.WithValue(ctx, meterKey{}, m)
+}
+
+// From is the meter ctx carries, or nil (a silent meter).
+func From(ctx context.Context) *Meter {
+	m, _ := ctx.Value(meterKey{}).(*Meter)
+	return m
+}
+
 // SetTotal sets what 100% is, when it is known.
 func (m *Meter) SetTotal(files, bytes int64) {
 	if m == nil {
@@ -70,16 +114,65 @@ func (m *Meter) Add(files, bytes int64) {
 }
 
 func (m *Meter) draw() {
-	el := time.Since(m.start).Seconds()
-	b := m.bytes.Load()
-	line := fmt.Sprintf("%s: %d files, %s", m.label, m.files.Load(), size(b))
-	if tb := m.totalB.Load(); tb > 0 {
-		line += fmt.Sprintf(" of %s (%d%%)", size(tb), b*100/tb)
+	m.mu.Lock()
+	el := time.Since(m.start)
+	m.mu.Unlock()
+	fmt.Fprintf(m.w, "\r\033[K%s", m.line(el))
+}
+
+// line is what the meter shows after el: files done (of the total, when
+// known), bytes done of the total with the percentage, the rate, and
+// the time left at that rate.
+func (m *Meter) line(el time.Duration) string {
+	m.mu.Lock()
+	label, unit := m.label, m.unit
+	m.mu.Unlock()
+	b, f := m.bytes.Load(), m.files.Load()
+	tb, tf := m.totalB.Load(), m.totalF.Load()
+	line := label + ": "
+	if unit == "" {
+		unit = "files"
 	}
-	if el > 0 {
-		line += fmt.Sprintf(", %s/s", size(int64(float64(b)/el)))
+	switch {
+	case tf > 0:
+		line += fmt.Sprintf("%d/%d %s", f, tf, unit)
+	case f > 0:
+		line += fmt.Sprintf("%d %s", f, unit)
 	}
-	fmt.Fprintf(m.w, "\r\033[K%s", line)
+	if b == 0 && tb == 0 && (tf > 0 || f > 0) {
+		// Counting things, not bytes (commits of an import).
+		if el.Seconds() >= 0.5 && tf > f && f > 0 {
+			line += ", " + Duration(time.Duration(float64(tf-f)/float64(f)*float64(el))) + " left"
+		}
+		return line
+	}
+	if tf > 0 || f > 0 {
+		line += ", "
+	}
+	line += Size(b)
+	if tb > 0 {
+		line += fmt.Sprintf(" of %s (%d%%)", Size(tb), min(b*100/tb, 100))
+	}
+	if sec := el.Seconds(); sec >= 0.5 && b > 0 {
+		rate := float64(b) / sec
+		line += fmt.Sprintf(", %s/s", Size(int64(rate)))
+		if tb > b {
+			line += ", " + Duration(time.Duration(float64(tb-b)/rate*float64(time.Second))) + " left"
+		}
+	}
+	return line
+}
+
+// Duration shows a time left the way people read it: 45s, 3m05s, 2h10m.
+func Duration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // Done stops redrawing and clears the line.
@@ -93,7 +186,9 @@ func (m *Meter) Done() {
 	fmt.Fprint(m.w, "\r\033[K")
 }
 
-func size(b int64) string {
+// Size shows a byte count in binary units (B, KiB, MiB, GiB), as every
+// text output of mesh does.
+func Size(b int64) string {
 	switch {
 	case b >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))

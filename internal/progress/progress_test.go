@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestSilentWhenNotATerminal(t *testing.T) {
@@ -39,7 +40,39 @@ func TestDrawLine(t *testing.T) {
 	m.SetTotal(1, 2<<20)
 	m.Add(0, 1<<20)
 	m.draw()
-	if got := buf.String(); !bytes.Contains([]byte(got), []byte("commit: 0 files, 1.0 MiB of 2.0 MiB (50%)")) {
+	if got := buf.String(); !bytes.Contains([]byte(got), []byte("commit: 0/1 files, 1.0 MiB of 2.0 MiB (50%)")) {
 		t.Fatalf("line %q", got)
+	}
+}
+
+func TestLine(t *testing.T) {
+	m := &Meter{label: "restore"}
+	m.SetTotal(4, 4<<30)
+	m.Add(1, 1<<30)
+	// 1 GiB in 10 s: 102.4 MiB/s, 3 GiB left: 30 s.
+	if got, want := m.line(10*time.Second), "restore: 1/4 files, 1.00 GiB of 4.00 GiB (25%), 102.4 MiB/s, 30s left"; got != want {
+		t.Errorf("line\n got  %q\n want %q", got, want)
+	}
+	f := &Meter{label: "fetch"}
+	f.Add(0, 1500)
+	if got, want := f.line(time.Second), "fetch: 1.5 KiB, 1.5 KiB/s"; got != want {
+		t.Errorf("no total: got %q, want %q", got, want)
+	}
+	c := &Meter{label: "import-git"}
+	c.SetUnit("commits")
+	c.SetTotal(100, 0)
+	c.Add(25, 0)
+	if got, want := c.line(10*time.Second), "import-git: 25/100 commits, 30s left"; got != want {
+		t.Errorf("commits: got %q, want %q", got, want)
+	}
+	for d, want := range map[time.Duration]string{45 * time.Second: "45s", 185 * time.Second: "3m05s", 130 * time.Minute: "2h10m"} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%v) = %s, want %s", d, got, want)
+		}
+	}
+	for b, want := range map[int64]string{0: "0 B", 1023: "1023 B", 2148686357: "2.00 GiB", 5 << 20: "5.0 MiB"} {
+		if got := Size(b); got != want {
+			t.Errorf("Size(%d) = %s, want %s", b, got, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mesh-sync/mesh/internal/progress"
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
@@ -269,7 +270,10 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 	if err != nil {
 		return res, g, fmt.Errorf("get: %w", err)
 	}
-	if err := worktree.Apply(ctx, tmp, changes, worktree.ApplyOptions{Store: g.store}); err != nil {
+	meter := progress.From(ctx)
+	meter.Phase("writing files")
+	meter.SetTotal(int64(res.Files), res.Bytes)
+	if err := worktree.Apply(ctx, tmp, changes, worktree.ApplyOptions{Store: g.store, Meter: meter}); err != nil {
 		os.RemoveAll(tmp)
 		return res, g, fmt.Errorf("get: writing %s: %w", to, err)
 	}

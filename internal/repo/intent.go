@@ -74,6 +74,14 @@ var ErrInterrupted = errors.New("an interrupted update of the working tree could
 // first (see above). snap is the scan that found the paths committed; its
 // stat cache is updated and saved.
 func (r *Repo) update(ctx context.Context, in intent, changes []object.Change, snap *worktree.Snapshot, meter *progress.Meter) error {
+	if meter == nil {
+		// A merge, pull, join or sync: the caller's meter, if it has
+		// one, goes on to the writing of the files.
+		if meter = progress.From(ctx); meter != nil {
+			meter.Phase("writing files")
+			meter.SetTotal(countFiles(changes))
+		}
+	}
 	if err := r.writeIntent(in); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -213,13 +214,15 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 			return IndexEntry{}, fmt.Errorf("chmod %s: %w", p, err)
 		}
 	} else {
-		err := writeFile(ctx, o, o.TempDir, c, p, perm)
+		counted, err := writeFile(ctx, o, o.TempDir, c, p, perm)
 		if o.TempDir != "" && errors.Is(err, syscall.EXDEV) {
-			err = writeFile(ctx, o, "", c, p, perm)
+			o.Meter.Add(0, -counted)
+			counted, err = writeFile(ctx, o, "", c, p, perm)
 		}
 		if err != nil {
 			return IndexEntry{}, err
 		}
+		o.Meter.Add(0, -counted) // counted as written; the whole file below
 	}
 	o.Meter.Add(1, e.Size)
 	if o.Index == nil {
@@ -236,26 +239,45 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 // errXDev stands for "no temporary directory of the tree's filesystem".
 var errXDev = fmt.Errorf("no temporary directory: %w", syscall.EXDEV)
 
+// meteredWriter counts what goes through it on a meter.
+type meteredWriter struct {
+	w io.Writer
+	m *progress.Meter
+	n int64
+}
+
+func (mw *meteredWriter) Write(b []byte) (int, error) {
+	n, err := mw.w.Write(b)
+	mw.n += int64(n)
+	mw.m.Add(0, int64(n))
+	return n, err
+}
+
 // writeFile writes c's new content to p through a temporary file in
-// tmpDir ("": p's directory) renamed over it.
-func writeFile(ctx context.Context, o ApplyOptions, tmpDir string, c object.Change, p string, perm fs.FileMode) error {
+// tmpDir ("": p's directory) renamed over it. The bytes it writes are
+// counted on the meter as they go, so a large file moves the meter, and
+// returned, so the caller can count the file as a whole once it is in
+// place.
+func writeFile(ctx context.Context, o ApplyOptions, tmpDir string, c object.Change, p string, perm fs.FileMode) (int64, error) {
 	e := *c.New
+	mw := &meteredWriter{m: o.Meter}
 	a, err := object.CreateAtomicIn(tmpDir, p, perm, false)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
+		return mw.n, fmt.Errorf("write %s: %w", p, err)
 	}
 	defer a.Abort()
+	mw.w = a
 	reused, err := reuseChunks(ctx, o, c, p, a.File)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", c.Path, err)
+		return mw.n, fmt.Errorf("write %s: %w", c.Path, err)
 	}
 	if !reused {
-		if _, err := o.Store.WriteFileTo(ctx, a, e.ID); err != nil {
-			return fmt.Errorf("write %s: %w", c.Path, err)
+		if _, err := o.Store.WriteFileTo(ctx, mw, e.ID); err != nil {
+			return mw.n, fmt.Errorf("write %s: %w", c.Path, err)
 		}
 	}
 	if err := unchangedSinceScan(o.Index, c, p); err != nil {
-		return err
+		return mw.n, err
 	}
 	if e.Size >= reuseMin && c.Old != nil && c.Old.Kind != object.KindDir {
 		// On ext4, a rename over an existing file makes the kernel
@@ -266,13 +288,14 @@ func writeFile(ctx context.Context, o ApplyOptions, tmpDir string, c object.Chan
 		// leaves the path missing, which the interrupted operation's
 		// record lets the next command finish, never torn.
 		if tmpDir != "" && !sameDevice(tmpDir, filepath.Dir(p)) {
-			return errXDev // keep the old version until the rename can work
+			return mw.n, errXDev // keep the old version until the rename can work
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("replace %s: %w", p, err)
+			return mw.n, fmt.Errorf("replace %s: %w", p, err)
 		}
 	}
-	return a.Commit()
+	err = a.Commit()
+	return mw.n, err
 }
 
 // unchangedSinceScan checks, just before a file is replaced or removed,
