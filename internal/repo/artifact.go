@@ -141,7 +141,7 @@ func (r *Repo) Publish(ctx context.Context, o PublishOptions) (*PublishResult, e
 }
 
 func (r *Repo) publishDir(ctx context.Context, batch *object.Batch, dir string, res *PublishResult) (object.ID, error) {
-	snap, err := worktree.Scan(ctx, dir, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Have: r.Store.Has, Now: r.Now})
+	snap, err := worktree.Scan(ctx, dir, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Have: r.Store.Has, Now: r.Now, RefuseChanging: true})
 	if err != nil {
 		return object.ZeroID, fmt.Errorf("publish %s: %w", dir, err)
 	}

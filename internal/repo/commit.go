@@ -62,7 +62,7 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
-		Sink: batch, Chunker: r.chunker, Index: ix, KeepIndex: true, Have: r.Store.Has, Meter: o.Meter, Now: r.Now,
+		Sink: batch, Chunker: r.chunker, Index: ix, KeepIndex: true, Have: r.Store.Has, Meter: o.Meter, Now: r.Now, RefuseChanging: true,
 	})
 	if err != nil {
 		return nil, err

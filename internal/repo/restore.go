@@ -162,7 +162,7 @@ func (r *Repo) saveDiscarded(ctx context.Context, paths []string) (object.ID, er
 	defer batch.Abort()
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
-	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Index: ix, Have: r.Store.Has, Now: r.Now})
+	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Index: ix, Have: r.Store.Has, Now: r.Now, RefuseChanging: true})
 	if err != nil {
 		return object.ZeroID, err
 	}

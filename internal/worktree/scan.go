@@ -2,6 +2,7 @@ package worktree
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,7 +43,16 @@ type ScanOptions struct {
 	// NoIgnore reads .meshignore files as content, not as rules (a
 	// folder a commit was restored into holds exactly its files).
 	NoIgnore bool
+	// RefuseChanging makes a file that changes while it is read, and
+	// again when it is read a second time, ErrChanging (a commit must not
+	// store a torn file); otherwise it is hashed as read and left out of
+	// the stat cache (status).
+	RefuseChanging bool
 }
+
+// ErrChanging is the kind of error for a file that changed while it was
+// read, twice.
+var ErrChanging = errors.New("changed while it was read")
 
 // Snapshot is a scanned folder: its root tree, every tree it consists of
 // (so it can be diffed without the trees being stored), and the stat cache
@@ -310,27 +320,57 @@ func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) err
 		return fmt.Errorf("read %s: %w", abs, err)
 	}
 	defer f.Close()
+	// A file that changes while it is read (size, mtime or ctime differ
+	// after the read from before it) is read once more; if it changes
+	// again, what was read may be torn: a commit refuses it, a status
+	// does not cache it.
+	for try := 1; ; try++ {
+		steady, err := hashOnce(ctx, f, abs, j, o)
+		if err != nil || steady {
+			return err
+		}
+		if try == 2 {
+			if o.RefuseChanging {
+				return fmt.Errorf("%s %w, twice; commit again once it is written, or add it to .meshignore", abs, ErrChanging)
+			}
+			j.st.mtime = 0 // never trust this entry
+			return nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("read %s: %w", abs, err)
+		}
+	}
+}
+
+// hashOnce reads f (abs) into j and reports whether it stayed as it was
+// while read.
+func hashOnce(ctx context.Context, f *os.File, abs string, j *entryNode, o ScanOptions) (bool, error) {
 	// The stat cache records the file as opened: if it changes while being
 	// read, its mtime will differ next time and it is read again.
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", abs, err)
+		return false, fmt.Errorf("stat %s: %w", abs, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("read %s: no longer a regular file", abs)
+		return false, fmt.Errorf("read %s: no longer a regular file", abs)
 	}
 	j.st = statOf(fi)
 	id, n, err := o.Chunker.WriteFile(ctx, o.Sink, meteredReader{f, o.Meter}, j.st.size)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", abs, err)
+		return false, fmt.Errorf("read %s: %w", abs, err)
 	}
 	j.e.ID = id
 	j.e.Size = n
-	if n != j.st.size {
-		j.st.mtime = 0 // grew or shrank while read: never trust this entry
+	after, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", abs, err)
+	}
+	a := statOf(after)
+	if n != j.st.size || a.size != j.st.size || a.mtime != j.st.mtime || a.ctime != j.st.ctime {
+		return false, nil
 	}
 	o.Meter.Add(1, 0)
-	return nil
+	return true, nil
 }
 
 // meteredReader counts bytes as they are read, so progress moves during

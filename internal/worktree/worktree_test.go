@@ -1,10 +1,12 @@
 package worktree
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +197,64 @@ func TestApplyRefusesUntrackedAndEscapes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst2, "ok")); err == nil {
 		t.Fatal("a file was written before the unsafe path was refused")
+	}
+}
+
+// changingSink appends to a file each time a chunk of it is stored, for
+// the first n chunks: the file changes while it is read.
+type changingSink struct {
+	path string
+	n    int
+}
+
+func (c *changingSink) Put(t object.Type, body []byte) (object.ID, error) {
+	if t == object.TypeChunk && c.n > 0 {
+		c.n--
+		f, err := os.OpenFile(c.path, os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			f.WriteString("more")
+			f.Close()
+		}
+	}
+	return object.Hash(t, body), nil
+}
+
+// TestScanChangingFile: a file that changes while it is read is read
+// again; one that changes during both reads is refused by a commit's scan
+// (never stored torn) and left out of the stat cache by a status scan.
+func TestScanChangingFile(t *testing.T) {
+	k, _ := object.NewChunker(object.Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}, 2)
+	root := t.TempDir()
+	p := filepath.Join(root, "grows.log")
+	write(t, root, "grows.log", strings.Repeat("line\n", 1000), 0o644)
+
+	// Changed during the first read only: the second read is what counts.
+	snap, err := Scan(context.Background(), root, ScanOptions{Sink: &changingSink{path: p, n: 1}, Chunker: k, RefuseChanging: true})
+	if err != nil {
+		t.Fatalf("changed once: %v", err)
+	}
+	b, _ := os.ReadFile(p)
+	e := snap.Trees[snap.Root].Entries[0]
+	want, _, err := k.WriteFile(context.Background(), object.HashSink{}, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Size != int64(len(b)) || e.ID != want {
+		t.Fatalf("stored %d bytes (%s), the file has %d (%s)", e.Size, e.ID.Short(), len(b), want.Short())
+	}
+
+	// Changing during both reads: a commit refuses, naming the file.
+	_, err = Scan(context.Background(), root, ScanOptions{Sink: &changingSink{path: p, n: 1 << 20}, Chunker: k, RefuseChanging: true})
+	if !errors.Is(err, ErrChanging) || !strings.Contains(err.Error(), "grows.log") {
+		t.Fatalf("changing twice, commit scan: %v", err)
+	}
+	// A status scan goes on, and does not cache what it read.
+	ix := LoadIndex(filepath.Join(t.TempDir(), "index"))
+	snap, err = Scan(context.Background(), root, ScanOptions{Sink: &changingSink{path: p, n: 1 << 20}, Chunker: k, Index: ix, KeepIndex: true})
+	if err != nil {
+		t.Fatalf("changing twice, status scan: %v", err)
+	}
+	if ent, ok := snap.Index.get([]byte("grows.log")); ok && ent.Mtime != 0 {
+		t.Fatalf("a torn read was cached: %+v", ent)
 	}
 }
