@@ -123,6 +123,7 @@ func newApp(st *state) *cli.App {
 	app.Commands = append(app.Commands, syncCommands(st)...)
 	app.Commands = append(app.Commands, artifactCommands(st)...)
 	app.Commands = append(app.Commands, maintCommands(st)...)
+	app.Commands = append(app.Commands, docCommands(st, app)...)
 	app.Commands = append(app.Commands, helpCommand(st, app))
 	app.Version = version()
 	for _, cmd := range app.Commands {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -258,5 +259,62 @@ func TestRawNames(t *testing.T) {
 	}
 	if out := mesh("ls"); !strings.Contains(out, `"bad\377byte.txt"`) {
 		t.Fatalf("ls does not quote the name: %q", out)
+	}
+}
+
+// TestCompletionAndMan: the bash script parses and completes commands,
+// subcommands and flags; fish's names every command; the manual page
+// names every command. All come from the command definitions.
+func TestCompletionAndMan(t *testing.T) {
+	out := func(args ...string) string {
+		var o, e bytes.Buffer
+		if code := run(append([]string{"mesh"}, args...), &o, &e); code != exitOK {
+			t.Fatalf("mesh %v: exit %d: %s", args, code, e.String())
+		}
+		return o.String()
+	}
+	script := filepath.Join(t.TempDir(), "mesh.bash")
+	if err := os.WriteFile(script, []byte(out("completion", "bash")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	complete := func(words ...string) string {
+		cmd := exec.Command("bash", append([]string{"-c", `source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($#-1)); _mesh; echo "${COMPREPLY[*]}"`, script}, words...)...)
+		cmd.Dir = t.TempDir() // other tests' -C moved this process into folders since removed
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash completion of %v: %v: %s", words, err, stderr.String())
+		}
+		return strings.TrimSpace(string(b))
+	}
+	for _, c := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"mesh", "resto"}, "restore"},
+		{[]string{"mesh", "remote", "a"}, "add"},
+		{[]string{"mesh", "log", "--onel"}, "--oneline"},
+		{[]string{"mesh", "-C", "/tmp", "conf"}, "config conflicts"},
+		{[]string{"mesh", "restore", "--sou"}, "--source"},
+	} {
+		if got := complete(c.words...); got != c.want {
+			t.Errorf("completing %q: %q, want %q", c.words, got, c.want)
+		}
+	}
+	fish := out("completion", "fish")
+	zsh := out("completion", "zsh")
+	man := out("man")
+	if !strings.HasPrefix(zsh, "#compdef mesh") || !strings.Contains(man, ".TH mesh 1") {
+		t.Errorf("zsh or man header wrong:\n%.80s\n%.80s", zsh, man)
+	}
+	for _, cmd := range newApp(&state{stdout: io.Discard, stderr: io.Discard}).Commands {
+		if !strings.Contains(fish, "-a "+cmd.Name+" ") || !strings.Contains(man, cmd.Name) {
+			t.Errorf("fish completion or man page lacks %s", cmd.Name)
+		}
+	}
+	var e bytes.Buffer
+	if code := run([]string{"mesh", "completion", "tcsh"}, io.Discard, &e); code != exitUsage {
+		t.Errorf("completion tcsh: exit %d", code)
 	}
 }
