@@ -2,4 +2,27 @@
 // bases over the commit DAG, tree three-way merge and line-level text merge,
 // and the conflict policy. It reads objects through package object and never
 // touches refs or the working tree.
+//
+// Convergence: a merge is a pure function of its inputs. The merge commit
+// of two heads has its parents in ID order, a time one second after the
+// later parent, author "mesh", no device, and a fixed message; where both
+// sides changed one thing differently, the side whose commit is later
+// (ties: the larger ID) wins the path. So two devices that merge each
+// other's heads, in either order, make the byte-identical commit, and
+// history converges without merge ping-pong. Several heads are merged one
+// at a time in ID order; criss-cross histories merge against the merge of
+// their bases.
+//
+// Conflict policy: nothing either side wrote is lost, and a conflict
+// never blocks. Text files merge line by line with git's merge-file rules;
+// overlapping edits, binary clashes, add/add and file/directory clashes
+// keep the winner at the path and the loser beside it as
+// name.conflict-<device>-<shortid>.ext (device: the name its commit
+// carries, else the first group of its ID), or with Markers both between
+// git-style markers; a change against a deletion keeps the change. Each
+// is recorded in the merge commit (object.Conflict), which is how mesh
+// conflicts finds them on every device. A file renamed unchanged on one
+// side and edited on the other ends edited at its new name.
+//
+// It imports object only.
 package merge
