@@ -10,7 +10,9 @@ import (
 // states: object imports no mesh package; gossip, remote and merge import
 // only object; nothing below cmd imports cmd.
 func TestImportRules(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/mesh-sync/mesh/...").Output()
+	list := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/mesh-sync/mesh/...")
+	list.Dir = repoRoot
+	out, err := list.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -10,10 +10,20 @@ import (
 	"testing"
 )
 
+// repoRoot is the repository's root, found before any test runs: run
+// with -C moves this process into folders that tests then remove.
+var repoRoot = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(wd, "..", "..")
+}()
+
 // readmeBlocks returns the ```sh blocks of README.md's section title.
 func readmeBlocks(t *testing.T, title string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +54,7 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatalf("the quick start has %d sh blocks, want the main job and the tests", len(blocks))
 	}
 	run, tests := blocks[0], blocks[1]
-	ci, err := os.ReadFile(filepath.Join("..", "..", ".ci", "run"))
+	ci, err := os.ReadFile(filepath.Join(repoRoot, ".ci", "run"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +67,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	scratch := t.TempDir()
 	cmdline := strings.ReplaceAll(run, "/tmp/", scratch+"/")
 	cmd := exec.Command("bash", "-e", "-c", cmdline)
-	cmd.Dir = filepath.Join("..", "..")
+	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "MESH_AUTHOR=Readme <readme@example.org>")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
