@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"os"
@@ -172,7 +174,39 @@ func (r *Repo) Conflicts() ([]OpenConflict, error) {
 	if err != nil || h.ID.IsZero() {
 		return nil, err
 	}
-	log, err := r.Log(h.ID, 0)
+	// Finding them walks the whole history; status asks every time, so
+	// the answer is kept for the head it was found at.
+	cache := filepath.Join(r.Meta, conflictsCache)
+	if b, err := os.ReadFile(cache); err == nil {
+		var c cachedConflicts
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&c) == nil && c.Head == h.ID {
+			return c.Conflicts, nil
+		}
+	}
+	out, err := r.findConflicts(h.ID)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if gob.NewEncoder(&buf).Encode(cachedConflicts{Head: h.ID, Conflicts: out}) == nil {
+		// Only a cache: a lost or stale one is found again.
+		_ = object.WriteFileAtomic(cache, buf.Bytes(), 0o644, false)
+	}
+	return out, nil
+}
+
+// conflictsCache, in .mesh, holds the open conflicts of one head (gob,
+// which keeps names that are not UTF-8 exactly).
+const conflictsCache = "conflicts.cache"
+
+type cachedConflicts struct {
+	Head      object.ID
+	Conflicts []OpenConflict
+}
+
+// findConflicts walks head's history for the open conflicts.
+func (r *Repo) findConflicts(head object.ID) ([]OpenConflict, error) {
+	log, err := r.Log(head, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"os"
 	"path/filepath"
@@ -334,5 +336,45 @@ func TestStatusThenCommit(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a")); string(b) != "content a" {
 		t.Fatal("restored content differs")
+	}
+}
+
+// TestConflictsCache: the open conflicts are kept for the head they were
+// found at, and found again once HEAD moves or the cache is damaged.
+func TestConflictsCache(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Init(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if _, err := r.Commit(ctx, CommitOptions{Message: "one", AllowEmpty: true}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Conflicts()
+	if err != nil || len(first) != 0 {
+		t.Fatalf("conflicts: %v %v", first, err)
+	}
+	h, _ := r.Head()
+	// A cache that claims a conflict at this head is believed...
+	var buf bytes.Buffer
+	fake := []OpenConflict{{Conflict: object.Conflict{Path: "bad\xffname"}}}
+	gob.NewEncoder(&buf).Encode(cachedConflicts{Head: h.ID, Conflicts: fake})
+	os.WriteFile(filepath.Join(r.Meta, conflictsCache), buf.Bytes(), 0o644)
+	if got, _ := r.Conflicts(); len(got) != 1 || got[0].Path != "bad\xffname" {
+		t.Fatalf("cache not used, or name not kept exactly: %+v", got)
+	}
+	// ...until HEAD moves,
+	if _, err := r.Commit(ctx, CommitOptions{Message: "two", AllowEmpty: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Conflicts(); len(got) != 0 {
+		t.Fatalf("a stale cache was used: %+v", got)
+	}
+	// and a damaged one is found again.
+	os.WriteFile(filepath.Join(r.Meta, conflictsCache), []byte("garbage"), 0o644)
+	if got, err := r.Conflicts(); err != nil || len(got) != 0 {
+		t.Fatalf("damaged cache: %+v %v", got, err)
 	}
 }
