@@ -95,7 +95,7 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 		res.Exported++
 		meter.Add(1, 0)
 	}
-	gh, _ := ex.Map.Git(head)
+	gh, _ := ex.git(head)
 	ref := plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), gh)
 	if err := ex.Git.Storer.SetReference(ref); err != nil {
 		return nil, err
@@ -107,8 +107,15 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 // has reports whether the git repository holds the commit the map pairs
 // with id.
 func (ex *Exporter) has(id object.ID) bool {
-	g, ok := ex.Map.Git(id)
-	return ok && ex.Git.Storer.HasEncodedObject(g) == nil
+	_, ok := ex.git(id)
+	return ok
+}
+
+// git is the git commit of this repository that mesh commit id became:
+// of the commits the map pairs with id, one this repository holds (the
+// commit id was imported from may be in another).
+func (ex *Exporter) git(id object.ID) (plumbing.Hash, bool) {
+	return ex.Map.GitIn(id, func(g plumbing.Hash) bool { return ex.Git.Storer.HasEncodedObject(g) == nil })
 }
 
 func (ex *Exporter) toExport(ctx context.Context, head object.ID) ([]object.ID, int, error) {
@@ -185,7 +192,7 @@ func (ex *Exporter) commit(ctx context.Context, id object.ID) (plumbing.Hash, er
 	msg += "\n" + Trailer + id.String() + "\n"
 	gc := &gitobj.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
 	for _, p := range c.Parents {
-		g, ok := ex.Map.Git(p)
+		g, ok := ex.git(p)
 		if !ok {
 			return plumbing.ZeroHash, fmt.Errorf("parent %s not exported", p.Short())
 		}
