@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
+	"github.com/mesh-sync/mesh/internal/gitio"
 	"github.com/mesh-sync/mesh/internal/repo"
 	"github.com/urfave/cli/v2"
 )
@@ -23,6 +27,9 @@ func gitCommands(st *state) []*cli.Command {
 					return st.printJSON(res)
 				}
 				st.printf("imported %d commit(s) from %s, %d of its history were here already; %s is %s\n", res.Imported, res.Branch, res.Known, res.Ref, res.Head.Short())
+				if n := len(res.Submodules); n > 0 {
+					fmt.Fprintf(st.stderr, "mesh: %d submodule(s) left out (%s): mesh keeps no gitlinks; each commit that had one says so in a %q line\n", n, strings.Join(res.Submodules, ", "), strings.TrimSpace(gitio.SubmoduleTrailer))
+				}
 				if res.CheckedOut != nil {
 					st.printf("checked out %s\n", res.Head.Short())
 				} else if in, err := r.Contains(res.Head); err == nil && !in {

@@ -305,13 +305,40 @@ func TestImportErrors(t *testing.T) {
 		t.Fatalf("a failed import stored %d objects", len(m.store.IDs()))
 	}
 
-	// a submodule is named, not silently dropped
+	// a submodule is left out, named in the result and, in each commit
+	// that had it, in a trailer; the rest of the history comes in
 	b, dir = newBuilder(t)
-	b.branch("main", b.commit(b.tree(ent{"vendor", filemode.Submodule, plumbing.NewHash("1111111111111111111111111111111111111111")}), "sub\n"))
+	sub := plumbing.NewHash("1111111111111111111111111111111111111111")
+	inner := b.tree(ent{"lib", filemode.Submodule, sub}, ent{"x.txt", filemode.Regular, b.blob("x\n")})
+	root := b.tree(ent{"a", filemode.Dir, inner}, ent{"b", filemode.Dir, inner}, ent{"keep.txt", filemode.Regular, b.blob("kept\n")})
+	b.branch("main", b.commit(root, "with submodules\n"))
 	g, _ = Open(dir)
-	im = &Importer{Git: g, Dir: dir, Store: m.store, Chunker: m.chunker, Map: idm}
-	if _, err := im.Import(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "/vendor is a submodule") {
-		t.Fatalf("submodule: %v", err)
+	m2 := newMesh(t)
+	idm2, _ := LoadIDMap(m2.mapPath)
+	im = &Importer{Git: g, Dir: dir, Store: m2.store, Chunker: m2.chunker, Map: idm2}
+	res, err := im.Import(context.Background(), "")
+	if err != nil {
+		t.Fatalf("submodules: %v", err)
+	}
+	if strings.Join(res.Submodules, ",") != "a/lib,b/lib" || res.Imported != 1 {
+		t.Fatalf("submodules: %+v", res)
+	}
+	mc, err := m2.store.ReadCommit(res.Head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{SubmoduleTrailer + "a/lib " + sub.String(), SubmoduleTrailer + "b/lib " + sub.String(), "with submodules"} {
+		if !strings.Contains(mc.Message, want) {
+			t.Errorf("message lacks %q:\n%s", want, mc.Message)
+		}
+	}
+	mt, _ := m2.store.ReadTree(mc.Tree)
+	if len(mt.Entries) != 3 {
+		t.Fatalf("root tree: %+v", mt.Entries)
+	}
+	at, _ := m2.store.ReadTree(mt.Entries[0].ID)
+	if len(at.Entries) != 1 || at.Entries[0].Name != "x.txt" {
+		t.Fatalf("a/ holds %+v; the gitlink should be left out", at.Entries)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -45,6 +46,11 @@ type Importer struct {
 	batch *object.Batch
 	trees map[plumbing.Hash]object.ID
 	blobs map[plumbing.Hash]fileRef
+	// skips lists, per git tree, the submodules left out below it
+	// ("path commit", the path relative to that tree), and skipped the
+	// paths of every one this import left out.
+	skips   map[plumbing.Hash][]string
+	skipped map[string]bool
 }
 
 type fileRef struct {
@@ -59,7 +65,16 @@ type ImportResult struct {
 	Head     object.ID `json:"head,omitzero"`
 	Imported int       `json:"imported"`
 	Known    int       `json:"alreadyImported"`
+	// Submodules lists the submodule paths left out of the imported
+	// commits: mesh keeps no gitlinks, so each commit that had one says
+	// so in a SubmoduleTrailer line of its message instead.
+	Submodules []string `json:"submodules"`
 }
+
+// SubmoduleTrailer starts a line of an imported commit's message for each
+// submodule its git tree had and the mesh tree leaves out: the path and
+// the commit it was at.
+const SubmoduleTrailer = "Mesh-Skipped-Submodule: "
 
 // Import converts the history of branch (empty: the branch HEAD names)
 // that the map does not hold yet, parents first, into the store, and
@@ -106,6 +121,8 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 	defer im.batch.Abort()
 	im.trees = map[plumbing.Hash]object.ID{}
 	im.blobs = map[plumbing.Hash]fileRef{}
+	im.skips = map[plumbing.Hash][]string{}
+	im.skipped = map[string]bool{}
 	pending := map[plumbing.Hash]object.ID{}
 	meter := progress.From(ctx)
 	meter.SetUnit("commits")
@@ -131,6 +148,10 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 		return nil, err
 	}
 	res.Imported = len(order)
+	for p := range im.skipped {
+		res.Submodules = append(res.Submodules, p)
+	}
+	sort.Strings(res.Submodules)
 	res.Head, _ = im.Map.Mesh(ref.Hash())
 	return res, nil
 }
@@ -192,7 +213,19 @@ func (im *Importer) commit(ctx context.Context, c *gitobj.Commit, pending map[pl
 	if err != nil {
 		return object.ZeroID, fmt.Errorf("%s: commit %s: %w", im.Dir, c.Hash.String()[:12], err)
 	}
-	mc := &object.Commit{Tree: tree, Device: im.Device, Message: c.Message}
+	msg := c.Message
+	if skips := im.skips[c.TreeHash]; len(skips) > 0 {
+		if !strings.HasSuffix(msg, "\n") {
+			msg += "\n"
+		}
+		msg += "\n"
+		for _, sk := range skips {
+			msg += SubmoduleTrailer + sk + "\n"
+			p, _, _ := strings.Cut(sk, " ")
+			im.skipped[p] = true
+		}
+	}
+	mc := &object.Commit{Tree: tree, Device: im.Device, Message: msg}
 	mc.Author = c.Author.Name + " <" + c.Author.Email + ">"
 	mc.Time = c.Author.When.Unix()
 	_, off := c.Author.When.Zone()
@@ -223,6 +256,7 @@ func (im *Importer) tree(ctx context.Context, h plumbing.Hash, path string) (obj
 		return object.ZeroID, fmt.Errorf("tree %s (%s/): %v: %w", h.String()[:12], path, err, ErrNotGit)
 	}
 	t := &object.Tree{}
+	var skips []string
 	for _, e := range gt.Entries {
 		p := path + "/" + e.Name
 		if !object.ValidName(e.Name) {
@@ -234,6 +268,9 @@ func (im *Importer) tree(ctx context.Context, h plumbing.Hash, path string) (obj
 			en.Kind = object.KindDir
 			if en.ID, err = im.tree(ctx, e.Hash, p); err != nil {
 				return object.ZeroID, err
+			}
+			for _, sk := range im.skips[e.Hash] {
+				skips = append(skips, e.Name+"/"+sk)
 			}
 		case filemode.Regular, filemode.Deprecated, filemode.Executable:
 			en.Kind = object.KindFile
@@ -256,7 +293,10 @@ func (im *Importer) tree(ctx context.Context, h plumbing.Hash, path string) (obj
 			}
 			en.Size = int64(len(target))
 		case filemode.Submodule:
-			return object.ZeroID, fmt.Errorf("%s is a submodule (commit %s); mesh cannot import submodules", p, e.Hash.String()[:12])
+			// A gitlink names a commit of another repository, which is
+			// not here: left out, and said (see SubmoduleTrailer).
+			skips = append(skips, e.Name+" "+e.Hash.String())
+			continue
 		default:
 			return object.ZeroID, fmt.Errorf("%s has git mode %o, which mesh does not know", p, uint32(e.Mode))
 		}
@@ -273,6 +313,9 @@ func (im *Importer) tree(ctx context.Context, h plumbing.Hash, path string) (obj
 		return object.ZeroID, err
 	}
 	im.trees[h] = id
+	if len(skips) > 0 {
+		im.skips[h] = skips // relative to this tree: it may be at several paths
+	}
 	return id, nil
 }
 
