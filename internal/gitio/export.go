@@ -69,7 +69,7 @@ func (ex *Exporter) Export(ctx context.Context, head object.ID, branch string) (
 	ex.trees = map[object.ID]plumbing.Hash{}
 	ex.blobs = map[object.ID]plumbing.Hash{}
 	res := &ExportResult{Branch: branch, Head: head}
-	order, _, err := ex.toExport(ctx, head)
+	order, err := ex.toExport(ctx, head)
 	if err != nil {
 		return nil, err
 	}
@@ -118,9 +118,8 @@ func (ex *Exporter) git(id object.ID) (plumbing.Hash, bool) {
 	return ex.Map.GitIn(id, func(g plumbing.Hash) bool { return ex.Git.Storer.HasEncodedObject(g) == nil })
 }
 
-func (ex *Exporter) toExport(ctx context.Context, head object.ID) ([]object.ID, int, error) {
+func (ex *Exporter) toExport(ctx context.Context, head object.ID) ([]object.ID, error) {
 	var order []object.ID
-	known := 0
 	state := map[object.ID]bool{}
 	type frame struct {
 		id      object.ID
@@ -134,7 +133,6 @@ func (ex *Exporter) toExport(ctx context.Context, head object.ID) ([]object.ID, 
 		}
 		state[id] = true
 		if ex.has(id) {
-			known++
 			return nil
 		}
 		c, err := ex.Store.ReadCommit(id)
@@ -145,24 +143,24 @@ func (ex *Exporter) toExport(ctx context.Context, head object.ID) ([]object.ID, 
 		return nil
 	}
 	if err := visit(head); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		f := stack[len(stack)-1]
 		if f.next < len(f.parents) {
 			f.next++
 			if err := visit(f.parents[f.next-1]); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			continue
 		}
 		order = append(order, f.id)
 		stack = stack[:len(stack)-1]
 	}
-	return order, known, nil
+	return order, nil
 }
 
 var authorRE = regexp.MustCompile(`^(.*?)\s*<([^<>]*)>$`)
@@ -287,7 +285,8 @@ func (ex *Exporter) putBlob(size int64, write func(io.Writer) error) (plumbing.H
 	return ex.Git.Storer.SetEncodedObject(obj)
 }
 
-// meshHistory counts head and its ancestors.
+// meshHistory counts head and its ancestors: what import and export report
+// as the history that was there already, besides what they added.
 func meshHistory(st *object.Store, head object.ID) (int, error) {
 	seen := map[object.ID]bool{head: true}
 	stack := []object.ID{head}

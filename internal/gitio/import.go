@@ -108,15 +108,10 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 	}
 	res := &ImportResult{Branch: ref.Name().Short(), GitHead: ref.Hash().String()}
 
-	order, _, err := im.toImport(ctx, ref.Hash())
+	order, err := im.toImport(ctx, ref.Hash())
 	if err != nil {
 		return nil, err
 	}
-	total, err := im.gitHistory(ref.Hash())
-	if err != nil {
-		return nil, err
-	}
-	res.Known = total - len(order)
 	im.batch = im.Store.NewBatch()
 	defer im.batch.Abort()
 	im.trees = map[plumbing.Hash]object.ID{}
@@ -153,15 +148,21 @@ func (im *Importer) Import(ctx context.Context, branch string) (*ImportResult, e
 	}
 	sort.Strings(res.Submodules)
 	res.Head, _ = im.Map.Mesh(ref.Hash())
+	// The history that was here already, counted on the mesh side (local
+	// packs, not git's objects): all of head's commits but the new ones.
+	total, err := meshHistory(im.Store, res.Head)
+	if err != nil {
+		return nil, err
+	}
+	res.Known = total - len(order)
 	return res, nil
 }
 
 // toImport lists the commits under head the map lacks, parents before
 // children (go-git's post-order iterator yields a commit before its
 // parents, so the walk is ours).
-func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj.Commit, int, error) {
+func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj.Commit, error) {
 	var order []*gitobj.Commit
-	known := 0
 	state := map[plumbing.Hash]uint8{} // 1 on the stack, 2 done
 	type frame struct {
 		c    *gitobj.Commit
@@ -174,7 +175,6 @@ func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj
 		}
 		if _, ok := im.Map.Mesh(h); ok {
 			state[h] = 2
-			known++
 			return nil
 		}
 		c, err := im.Git.CommitObject(h)
@@ -186,18 +186,18 @@ func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj
 		return nil
 	}
 	if err := visit(head); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		f := stack[len(stack)-1]
 		if f.next < len(f.c.ParentHashes) {
 			p := f.c.ParentHashes[f.next]
 			f.next++
 			if err := visit(p); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			continue
 		}
@@ -205,7 +205,7 @@ func (im *Importer) toImport(ctx context.Context, head plumbing.Hash) ([]*gitobj
 		order = append(order, f.c)
 		stack = stack[:len(stack)-1]
 	}
-	return order, known, nil
+	return order, nil
 }
 
 func (im *Importer) commit(ctx context.Context, c *gitobj.Commit, pending map[plumbing.Hash]object.ID) (object.ID, error) {
@@ -355,25 +355,4 @@ func (im *Importer) blobBytes(h plumbing.Hash, path string) ([]byte, error) {
 	}
 	defer r.Close()
 	return io.ReadAll(io.LimitReader(r, 1<<20))
-}
-
-// gitHistory counts head and its ancestors in the git repository.
-func (im *Importer) gitHistory(head plumbing.Hash) (int, error) {
-	seen := map[plumbing.Hash]bool{head: true}
-	stack := []plumbing.Hash{head}
-	for len(stack) > 0 {
-		h := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		c, err := im.Git.CommitObject(h)
-		if err != nil {
-			return 0, fmt.Errorf("%s: commit %s: %v: %w", im.Dir, h, err, ErrNotGit)
-		}
-		for _, p := range c.ParentHashes {
-			if !seen[p] {
-				seen[p] = true
-				stack = append(stack, p)
-			}
-		}
-	}
-	return len(seen), nil
 }
