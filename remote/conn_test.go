@@ -169,6 +169,22 @@ func hostileServer(t *testing.T, m Mesh, act func(w *wire, k frameKind, b []byte
 	return ln.Addr().String()
 }
 
+// commitFlood sends n unrelated commits with message msg, then the end:
+// history without end, or metadata past what a fetch may hold.
+func commitFlood(n int, msg string) func(*wire) bool {
+	return func(w *wire) bool {
+		for i := 0; i < n; i++ {
+			c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: msg}
+			body := c.Encode()
+			if w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body)) != nil {
+				return false
+			}
+		}
+		w.write(kindEnd)
+		return true
+	}
+}
+
 func TestHostileServers(t *testing.T) {
 	enc, _ := zstd.NewWriter(nil)
 	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)
@@ -226,17 +242,7 @@ func TestHostileServers(t *testing.T) {
 			w.write(kindEnd)
 			return true
 		}), object.ErrCorrupt},
-		{"endless history", onCommits(func(w *wire) bool {
-			for i := 0; i < 1000; i++ {
-				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: "more"}
-				body := c.Encode()
-				if w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body)) != nil {
-					return false
-				}
-			}
-			w.write(kindEnd)
-			return true
-		}), ErrProtocol},
+		{"endless history", onCommits(commitFlood(1000, "more")), ErrProtocol},
 		{"commit bomb", onCommits(func(w *wire) bool {
 			// A few KB that expand to 64 MiB, stated as such: refused
 			// before anything is decompressed.
@@ -249,17 +255,7 @@ func TestHostileServers(t *testing.T) {
 			w.write(kindEnd)
 			return true
 		}), object.ErrMalformed},
-		{"metadata flood", onCommits(func(w *wire) bool {
-			for i := 0; i < 5000; i++ {
-				c := object.Commit{Tree: object.EmptyTreeID, Time: int64(i), Message: strings.Repeat("x", 512)}
-				body := c.Encode()
-				if w.writeObject(object.Hash(object.TypeCommit, body), object.RawOf(object.TypeCommit, body)) != nil {
-					return false
-				}
-			}
-			w.write(kindEnd)
-			return true
-		}), ErrProtocol},
+		{"metadata flood", onCommits(commitFlood(5000, strings.Repeat("x", 512))), ErrProtocol},
 		{"history with a hole", onCommits(func(w *wire) bool {
 			c := object.Commit{Tree: object.EmptyTreeID, Parents: []object.ID{{7}}, Message: "orphan"}
 			body := c.Encode()
