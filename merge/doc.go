@@ -14,7 +14,8 @@
 // their bases.
 //
 // Conflict policy: nothing either side wrote is lost, and a conflict
-// never blocks. Text files merge line by line with git's merge-file rules;
+// never blocks. Text files merge line by line exactly as git merge-file
+// merges them, on a line diff that aligns as git's xdiff does (xdiff.go);
 // overlapping edits, binary clashes, add/add and file/directory clashes
 // keep the winner at the path and the loser beside it as
 // name.conflict-<device>-<shortid>.ext (device: the name its commit

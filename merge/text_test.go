@@ -2,12 +2,8 @@ package merge
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,41 +85,6 @@ func genSides(r *rand.Rand, iter int) (base, ours, theirs []byte) {
 		return []byte(s)
 	}
 	return join(B), join(edit("ours")), join(edit("theirs"))
-}
-
-// TestTextAgainstGit is a differential test: on random inputs our verdict
-// (clean or conflict) and clean result must equal git merge-file's.
-func TestTextAgainstGit(t *testing.T) {
-	git, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal("git is not installed; .ci/run installs it")
-	}
-	dir := t.TempDir()
-	r := rand.New(rand.NewSource(42))
-	for iter := 0; iter < 400; iter++ {
-		base, ours, theirs := genSides(r, iter)
-		paths := []string{filepath.Join(dir, "ours"), filepath.Join(dir, "base"), filepath.Join(dir, "theirs")}
-		for i, b := range [][]byte{ours, base, theirs} {
-			os.WriteFile(paths[i], b, 0o644)
-		}
-		cmd := exec.Command(git, "merge-file", "-p", paths[0], paths[1], paths[2])
-		out, err := cmd.Output()
-		gitConflicts := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() > 0 && ee.ExitCode() < 128 {
-			gitConflicts = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		got := Text(base, ours, theirs, TextOptions{})
-		if (got.Conflicts > 0) != (gitConflicts > 0) {
-			t.Fatalf("iteration %d: we have %d conflicts, git %d\nbase %q\nours %q\ntheirs %q\ngit:\n%s\nours:\n%s",
-				iter, got.Conflicts, gitConflicts, base, ours, theirs, out, got.Merged)
-		}
-		if gitConflicts == 0 && !bytes.Equal(got.Merged, out) {
-			t.Fatalf("iteration %d: clean results differ\nbase %q\nours %q\ntheirs %q\ngit %q\nwe  %q", iter, base, ours, theirs, out, got.Merged)
-		}
-	}
 }
 
 // FuzzText: no panic; with one side unchanged the result is the other
