@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/mesh-sync/mesh/object"
 )
@@ -84,7 +83,10 @@ func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o 
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(tr.Conflicts, func(i, j int) bool { return tr.Conflicts[i].Path < tr.Conflicts[j].Path })
+	all, err := openAfter(st, cache, a, b, tr)
+	if err != nil {
+		return nil, err
+	}
 	parents := []object.ID{a, b}
 	sortIDs(parents)
 	t := ca.Time
@@ -97,13 +99,58 @@ func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o 
 		Author:    MergeAuthor,
 		Time:      t + 1, // after both parents, so history lists it first
 		Message:   fmt.Sprintf("merge %s and %s", parents[0].Short(), parents[1].Short()),
-		Conflicts: tr.Conflicts,
+		Conflicts: all,
 	}
 	id, err := sink.Put(object.TypeCommit, c.Encode())
 	if err != nil {
 		return nil, err
 	}
-	return &Result{ID: id, Conflicts: tr.Conflicts}, nil
+	var made []object.Conflict
+	for _, k := range all {
+		if k.Merge.IsZero() {
+			made = append(made, k)
+		}
+	}
+	return &Result{ID: id, Conflicts: withMerge(made, id)}, nil
+}
+
+// openAfter lists the conflicts open at the merge of a and b whose tree
+// merge gave tr: those carried from the parents that the merged tree
+// still holds, and the ones this merge made (Merge zero) unless the same
+// one is carried.
+func openAfter(st Reader, cache *CachedCommits, a, b object.ID, tr *TreeResult) ([]object.Conflict, error) {
+	openA, err := Open(st, a)
+	if err != nil {
+		return nil, err
+	}
+	openB, err := Open(st, b)
+	if err != nil {
+		return nil, err
+	}
+	keep, err := carried(cache, openA, openB, a, b)
+	if err != nil {
+		return nil, err
+	}
+	var all []object.Conflict
+	seen := map[string]bool{}
+	for _, k := range keep {
+		ok, err := holds(st, tr.Tree, k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			seen[conflictKey(k)] = true
+			all = append(all, k)
+		}
+	}
+	for _, k := range tr.Conflicts {
+		if !seen[conflictKey(k)] {
+			seen[conflictKey(k)] = true
+			all = append(all, k)
+		}
+	}
+	sortConflicts(all)
+	return all, nil
 }
 
 // Heads merges any number of heads one at a time in ID order, so the final

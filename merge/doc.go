@@ -21,8 +21,13 @@
 // name.conflict-<device>-<shortid>.ext (device: the name its commit
 // carries, else the first group of its ID), or with Markers both between
 // git-style markers; a change against a deletion keeps the change. Each
-// is recorded in the merge commit (object.Conflict), which is how mesh
-// conflicts finds them on every device. A file renamed unchanged on one
+// is recorded in the merge commit (object.Conflict) with the device and
+// commit the kept version came from, found through merge commits down to
+// a commit a device made. A merge commit lists every conflict open at it:
+// the ones it made and the unresolved ones of both parents, where one
+// side's history saw and resolved a conflict it stays resolved, and a
+// copy several merges kept is one conflict (conflicts.go: Open). A version
+// already kept beside the file is not kept again. A file renamed unchanged on one
 // side and edited on the other ends edited at its new name.
 //
 // It imports object only.

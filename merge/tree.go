@@ -61,7 +61,7 @@ type TreeResult struct {
 // go into the file between markers). Nothing either side wrote is lost.
 // New objects go to sink; the result is a pure function of the inputs.
 func Trees(ctx context.Context, st Store, sink object.Sink, base object.ID, winner, loser Side, o TreeOptions) (*TreeResult, error) {
-	m := &treeMerge{ctx: ctx, st: st, sink: sink, w: winner, l: loser, o: o}
+	m := &treeMerge{ctx: ctx, st: st, commits: &CachedCommits{R: st}, sink: sink, w: winner, l: loser, o: o}
 	m.trees = &memTrees{st: st, m: map[object.ID]*object.Tree{}}
 	base, wt, lt, err := m.followRenames(base, winner.Tree, loser.Tree)
 	if err != nil {
@@ -77,6 +77,7 @@ func Trees(ctx context.Context, st Store, sink object.Sink, base object.ID, winn
 type treeMerge struct {
 	ctx       context.Context
 	st        Store
+	commits   CommitReader
 	trees     *memTrees // st, plus the trees this merge wrote
 	sink      object.Sink
 	w, l      Side
@@ -134,11 +135,11 @@ func (m *treeMerge) merge(prefix string, base, win, lose object.ID) (object.ID, 
 		}
 	}
 	out := map[string]object.Entry{}
-	taken := func(name string) bool { _, ok := out[name]; return ok || names[name] }
+	d := &dir{out: out, trees: []*object.Tree{tb, tw, tl}}
 	for _, name := range sortedKeys(names) {
 		b, w, l := entryPtr(tb, name), entryPtr(tw, name), entryPtr(tl, name)
 		p := path.Join(prefix, name)
-		res, err := m.entry(p, name, b, w, l, out, taken)
+		res, err := m.entry(p, name, b, w, l, out, d)
 		if err != nil {
 			return object.ZeroID, err
 		}
@@ -163,7 +164,7 @@ func (m *treeMerge) merge(prefix string, base, win, lose object.ID) (object.ID, 
 }
 
 // entry decides one name. It may add conflict copies to out.
-func (m *treeMerge) entry(p, name string, b, w, l *object.Entry, out map[string]object.Entry, taken func(string) bool) (*object.Entry, error) {
+func (m *treeMerge) entry(p, name string, b, w, l *object.Entry, out map[string]object.Entry, d *dir) (*object.Entry, error) {
 	switch {
 	case same(w, l):
 		return w, nil
@@ -202,25 +203,27 @@ func (m *treeMerge) entry(p, name string, b, w, l *object.Entry, out map[string]
 		if kept == nil {
 			kept, side = l, m.l
 		}
-		m.record(object.Conflict{Path: p, Device: side.Device, Base: idOf(b), Ours: idOf(w), Theirs: idOf(l)})
+		m.record(object.Conflict{Path: p, Base: idOf(b), Ours: idOf(w), Theirs: idOf(l)}, side, p, kept.ID)
 		return kept, nil
 	}
 	if isFile(w) && isFile(l) && (b == nil || isFile(b)) {
-		return m.files(p, name, b, w, l, out, taken)
+		return m.files(p, name, b, w, l, out, d)
 	}
 	// file/directory, symlink against anything else: the winner stays,
 	// the loser's entry is kept beside it.
 	if isDir(l) && !isDir(w) {
 		// A directory cannot be renamed into a copy name as cleanly as a
 		// file: keep the directory at the path and the file beside it.
-		copyName := m.copyName(name, w, m.w, taken)
+		who := m.origin(m.w, p, w.ID)
+		copyName := m.copyName(name, w, who, d)
 		out[copyName] = withName(*w, copyName)
-		m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.w.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
+		m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Base: idOf(b), Ours: w.ID, Theirs: l.ID}, who, p, w.ID)
 		return l, nil
 	}
-	copyName := m.copyName(name, l, m.l, taken)
+	who := m.origin(m.l, p, l.ID)
+	copyName := m.copyName(name, l, who, d)
 	out[copyName] = withName(*l, copyName)
-	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.l.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
+	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Base: idOf(b), Ours: w.ID, Theirs: l.ID}, who, p, l.ID)
 	return w, nil
 }
 
@@ -233,11 +236,69 @@ func idOf(e *object.Entry) object.ID {
 	return e.ID
 }
 
-func (m *treeMerge) record(c object.Conflict) { m.conflicts = append(m.conflicts, c) }
+// record notes a conflict whose named version (the one kept beside the
+// file, or the side the conflict is told from) is side's entry id at
+// path p, naming the real device and commit that version came from.
+func (m *treeMerge) record(c object.Conflict, side Side, p string, id object.ID) {
+	o := m.origin(side, p, id)
+	c.Device, c.Commit, c.DeviceName = o.Device, o.Commit, o.Name
+	m.conflicts = append(m.conflicts, c)
+}
+
+// maxOriginSteps bounds the walk through merges for the commit a version
+// came from.
+const maxOriginSteps = 10000
+
+// origin finds the commit that made side's version id at path p: the
+// side's own commit, or, when that is a merge commit (which no device
+// makes in particular), the parent it took the version from, down to a
+// commit a device made. A version the merge itself made (a clean text
+// merge) is told after the merge's winning side.
+func (m *treeMerge) origin(side Side, p string, id object.ID) Side {
+	if side.Device != "" || side.Commit.IsZero() {
+		return side
+	}
+	c := side.Commit
+	for step := 0; step < maxOriginSteps; step++ {
+		cc, err := m.commits.ReadCommit(c)
+		if err != nil {
+			break
+		}
+		if len(cc.Parents) < 2 {
+			return Side{Commit: c, Tree: cc.Tree, Device: cc.Device, Name: cc.DeviceName}
+		}
+		var next, win object.ID
+		var winC *object.Commit
+		for _, par := range cc.Parents {
+			pc, err := m.commits.ReadCommit(par)
+			if err != nil {
+				return side
+			}
+			if e, err := object.Lookup(m.trees, pc.Tree, p); err == nil && e.ID == id {
+				next = par
+				break
+			}
+			if winC == nil {
+				win, winC = par, pc
+			} else if w, _ := Order(win, winC, par, pc); w == par {
+				win, winC = par, pc
+			}
+		}
+		if next.IsZero() {
+			// The merge made this version; follow the winner's.
+			next = win
+			if e, err := object.Lookup(m.trees, winC.Tree, p); err == nil {
+				id = e.ID
+			}
+		}
+		c = next
+	}
+	return side
+}
 
 // files merges two versions of a file: the executable bit by the usual
 // three-way rule, the content line by line when all versions are text.
-func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]object.Entry, taken func(string) bool) (*object.Entry, error) {
+func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]object.Entry, d *dir) (*object.Entry, error) {
 	kind := w.Kind
 	if b != nil && w.Kind == b.Kind {
 		kind = l.Kind
@@ -258,21 +319,22 @@ func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]
 		return nil, err
 	}
 	if wc != nil && lc != nil && (b == nil || bc != nil) && !IsBinary(bc) && !IsBinary(wc) && !IsBinary(lc) {
-		r := Text(bc, wc, lc, TextOptions{Ours: m.w.label(), Base: "base", Theirs: m.l.label()})
+		r := Text(bc, wc, lc, TextOptions{Ours: m.origin(m.w, p, w.ID).label(), Base: "base", Theirs: m.origin(m.l, p, l.ID).label()})
 		if r.Conflicts == 0 || m.o.Markers {
 			id, err := m.writeFile(r.Merged)
 			if err != nil {
 				return nil, err
 			}
 			if r.Conflicts > 0 {
-				m.record(object.Conflict{Path: p, Device: m.l.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
+				m.record(object.Conflict{Path: p, Base: idOf(b), Ours: w.ID, Theirs: l.ID}, m.l, p, l.ID)
 			}
 			return &object.Entry{Kind: kind, Size: int64(len(r.Merged)), ID: id}, nil
 		}
 	}
-	copyName := m.copyName(name, l, m.l, taken)
+	who := m.origin(m.l, p, l.ID)
+	copyName := m.copyName(name, l, who, d)
 	out[copyName] = withName(*l, copyName)
-	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Device: m.l.Device, Base: idOf(b), Ours: w.ID, Theirs: l.ID})
+	m.record(object.Conflict{Path: p, Copy: path.Join(path.Dir(p), copyName), Base: idOf(b), Ours: w.ID, Theirs: l.ID}, who, p, l.ID)
 	return &object.Entry{Kind: kind, Size: w.Size, ID: w.ID}, nil
 }
 
@@ -300,7 +362,7 @@ func (m *treeMerge) writeFile(b []byte) (object.ID, error) {
 // copyName is name.conflict-<device>-<shortid>.ext, unique in the
 // directory: it says whose version it is, by the device's name when its
 // commit carries one.
-func (m *treeMerge) copyName(name string, e *object.Entry, side Side, taken func(string) bool) string {
+func (m *treeMerge) copyName(name string, e *object.Entry, side Side, d *dir) string {
 	ext := path.Ext(name)
 	stem := strings.TrimSuffix(name, ext)
 	if stem == "" { // ".bashrc": the whole name is the stem
@@ -315,12 +377,57 @@ func (m *treeMerge) copyName(name string, e *object.Entry, side Side, taken func
 	if dev == "" {
 		dev = "unknown"
 	}
+	if c := d.copyOf(stem, ext, e); c != "" {
+		return c // this version is kept beside the file already
+	}
 	short := e.ID.String()[:8]
 	c := fmt.Sprintf("%s.conflict-%s-%s%s", stem, dev, short, ext)
-	for i := 2; taken(c); i++ {
+	for i := 2; d.taken(c, e); i++ {
 		c = fmt.Sprintf("%s.conflict-%s-%s-%d%s", stem, dev, short, i, ext)
 	}
 	return c
+}
+
+// dir is the directory being merged: the result so far and the three
+// versions of it.
+type dir struct {
+	out   map[string]object.Entry
+	trees []*object.Tree // base, winner, loser
+}
+
+// taken says whether name holds something other than e, in the result or
+// on any side; the same content under the same name is the same copy,
+// carried or made again, not a new one.
+func (d *dir) taken(name string, e *object.Entry) bool {
+	if o, ok := d.out[name]; ok {
+		return !same(&o, e)
+	}
+	for _, t := range d.trees {
+		if x := entryPtr(t, name); x != nil && !same(x, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyOf finds a conflict copy stem.conflict-*ext that either side
+// already has with e's content, so that a version is kept beside a file
+// once however many merges meet it.
+func (d *dir) copyOf(stem, ext string, e *object.Entry) string {
+	prefix := stem + ".conflict-"
+	var found []string
+	for _, t := range d.trees[1:] {
+		for _, x := range t.Entries {
+			if strings.HasPrefix(x.Name, prefix) && strings.HasSuffix(x.Name, ext) && same(&x, e) {
+				found = append(found, x.Name)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	sort.Strings(found)
+	return found[0]
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -30,8 +30,11 @@
 // size, ID) per entry, names sorted and unique, never "", ".", "..", with
 // '/' or NUL, and never .mesh in any case (Reserved); a commit is tree,
 // parent count and parents (no parent twice), device, author, time, zone,
-// message, conflict count and conflicts, and last, only when it is set,
-// the device name (so commits without one encode as they always have).
+// message, conflict count and conflicts, then, only when it is set or
+// origins follow, the device name, and last, only when some conflict
+// has one, each conflict's origin (the merge that made it, zero for this
+// commit; the commit whose version it names; that commit's device name),
+// so commits without them encode as they always have.
 // Limits (MaxCommitSize, MaxTreeSize, MaxSize) bound what a store accepts
 // from anyone. Chunks are stored zstd-compressed when that saves more
 // than 1/32.

@@ -108,6 +108,8 @@ func (t *Tree) Find(name string) (Entry, bool) {
 
 // Conflict records, in a merge commit, a path where both sides changed the
 // same thing: which version stayed at Path and where the other was kept.
+// A merge commit lists every conflict open at it: the ones it made and the
+// unresolved ones it carries forward from its parents.
 type Conflict struct {
 	Path   string `json:"path"`
 	Copy   string `json:"copy"`
@@ -115,6 +117,22 @@ type Conflict struct {
 	Base   ID     `json:"base,omitzero"`
 	Ours   ID     `json:"ours,omitzero"`
 	Theirs ID     `json:"theirs,omitzero"`
+	// Merge is the merge commit that made the conflict; zero in the commit
+	// that made it (a commit cannot hold its own ID), so a reader sets it
+	// to that commit's ID.
+	Merge ID `json:"merge,omitzero"`
+	// Commit is the commit whose version is kept beside the file (or, for
+	// markers and modify/delete, the commit of the side named by Device),
+	// and DeviceName the name that commit carries: a real device's, even
+	// when the side merged was itself a merge.
+	Commit     ID     `json:"commit,omitzero"`
+	DeviceName string `json:"deviceName,omitempty"`
+}
+
+// hasOrigin says whether c carries the fields that came after the first
+// six.
+func (c *Conflict) hasOrigin() bool {
+	return !c.Merge.IsZero() || !c.Commit.IsZero() || c.DeviceName != ""
 }
 
 // Commit is a snapshot of the whole folder with its history.
@@ -275,8 +293,21 @@ func (c *Commit) Encode() []byte {
 		e.id(k.Ours)
 		e.id(k.Theirs)
 	}
-	if c.DeviceName != "" {
+	origins := false
+	for i := range c.Conflicts {
+		origins = origins || c.Conflicts[i].hasOrigin()
+	}
+	if c.DeviceName != "" || origins {
 		e.str(c.DeviceName)
+	}
+	if origins {
+		// Where each conflict came from, one entry per conflict; written
+		// only when one has it, so older commits keep their bytes.
+		for _, k := range c.Conflicts {
+			e.id(k.Merge)
+			e.id(k.Commit)
+			e.str(k.DeviceName)
+		}
 	}
 	return e.Bytes()
 }
@@ -487,8 +518,28 @@ func DecodeCommit(body []byte) (*Commit, error) {
 	}
 	if d.err == nil && len(d.b) > 0 {
 		c.DeviceName = d.str()
-		if d.err == nil && !ValidDeviceName(c.DeviceName) {
+		// Empty only when conflict origins follow.
+		if d.err == nil && !ValidDeviceName(c.DeviceName) && (c.DeviceName != "" || len(d.b) == 0) {
 			d.fail("device name %q", c.DeviceName)
+		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		if len(c.Conflicts) == 0 {
+			d.fail("conflict origins without conflicts")
+		}
+		any := false
+		for i := 0; i < len(c.Conflicts) && d.err == nil; i++ {
+			k := &c.Conflicts[i]
+			k.Merge = d.id()
+			k.Commit = d.id()
+			k.DeviceName = d.str()
+			if d.err == nil && k.DeviceName != "" && !ValidDeviceName(k.DeviceName) {
+				d.fail("conflict device name %q", k.DeviceName)
+			}
+			any = any || k.hasOrigin()
+		}
+		if d.err == nil && !any {
+			d.fail("empty conflict origins")
 		}
 	}
 	if err := d.end(); err != nil {

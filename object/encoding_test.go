@@ -179,6 +179,51 @@ func TestEmptyTreeID(t *testing.T) {
 // TestCommitDeviceName: a device name comes last and only when set, so a
 // commit without one encodes (and hashes) as before the field existed; an
 // empty or invalid name in the encoding is malformed.
+// withOrigins is sampleCommit with the origin of its conflict recorded,
+// with or without a device name of its own.
+func withOrigins(named bool) *Commit {
+	c := sampleCommit()
+	c.Conflicts = append(c.Conflicts, Conflict{Path: "y.txt", Device: "dev3"})
+	c.Conflicts[0].Merge = Hash(TypeCommit, []byte("m"))
+	c.Conflicts[0].Commit = Hash(TypeCommit, []byte("c"))
+	c.Conflicts[0].DeviceName = "phone"
+	if named {
+		c.DeviceName = "laptop"
+	}
+	return c
+}
+
+// TestConflictOrigins: the origins of conflicts round-trip, with and
+// without a device name, and commits without them keep their bytes.
+func TestConflictOrigins(t *testing.T) {
+	plain := sampleCommit()
+	plain.Conflicts = append(plain.Conflicts, Conflict{Path: "y.txt", Device: "dev3"})
+	for _, named := range []bool{false, true} {
+		c := withOrigins(named)
+		b := c.Encode()
+		if !bytes.HasPrefix(b, plain.Encode()) {
+			t.Fatalf("origins are not a suffix of the encoding without them")
+		}
+		got, err := DecodeCommit(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.DeviceName != c.DeviceName || got.Conflicts[0] != c.Conflicts[0] || got.Conflicts[1] != c.Conflicts[1] {
+			t.Fatalf("decoded %+v, want %+v", got, c)
+		}
+	}
+	// An empty device name with nothing after it, or origins that are all
+	// empty, are not canonical.
+	for _, bad := range [][]byte{
+		append(plain.Encode(), 0),
+		append(append(plain.Encode(), 0), make([]byte, 2*(2*IDSize+1))...),
+	} {
+		if _, err := DecodeCommit(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x decoded: %v", bad, err)
+		}
+	}
+}
+
 func TestCommitDeviceName(t *testing.T) {
 	plain := sampleCommit().Encode()
 	named := sampleCommit()

@@ -58,6 +58,8 @@ func FuzzDecodeCommit(f *testing.F) {
 	named := sampleCommit()
 	named.DeviceName = "laptop"
 	f.Add(named.Encode())
+	f.Add(withOrigins(false).Encode())
+	f.Add(withOrigins(true).Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommit(b)
 		if err != nil {

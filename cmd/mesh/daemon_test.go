@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,4 +216,139 @@ func TestSyncOnce(t *testing.T) {
 		t.Fatalf("peers: %s", out)
 	}
 	da.stop(t)
+}
+
+// TestDaemonsConflicts: three devices clash on one path in every form
+// (modify/modify, adjacent lines, binary, add/add, file/directory) while
+// their daemons are down, then their daemons merge in whatever order
+// gossip brings the heads. Every device lists the same conflicts, every
+// copy in the tree is listed and named after a real device, and resolving
+// the paths on one device clears them on all.
+func TestDaemonsConflicts(t *testing.T) {
+	bin := meshBin(t)
+	root := t.TempDir()
+	names := []string{"alpha", "bravo", "charlie"}
+	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")}
+	os.Mkdir(dirs[0], 0o755)
+	mustMesh(t, bin, dirs[0], "init", "--name", names[0])
+	os.WriteFile(filepath.Join(dirs[0], "t.txt"), []byte("1\n2\n3\n4\n5\n6\n7\n8\n"), 0o644)
+	os.WriteFile(filepath.Join(dirs[0], "adj.txt"), []byte("a\nb\nc\nd\ne\nf\ng\n"), 0o644)
+	mustMesh(t, bin, dirs[0], "commit", "-m", "base")
+	da := startDaemon(t, bin, dirs[0], "")
+	tok := strings.TrimSpace(mustMesh(t, bin, dirs[0], "invite"))
+	for i, d := range dirs[1:] {
+		mustMesh(t, bin, root, "join", "--name", names[i+1], tok, d)
+	}
+	da.stop(t)
+
+	for i, d := range dirs {
+		lines := strings.Split("1\n2\n3\n4\n5\n6\n7\n8\n", "\n")
+		lines[3] = "4 by " + names[i]
+		os.WriteFile(filepath.Join(d, "t.txt"), []byte(strings.Join(lines, "\n")), 0o644)
+		adj := strings.Split("a\nb\nc\nd\ne\nf\ng\n", "\n")
+		adj[2+i] += " by " + names[i]
+		os.WriteFile(filepath.Join(d, "adj.txt"), []byte(strings.Join(adj, "\n")), 0o644)
+		os.WriteFile(filepath.Join(d, "bin.dat"), []byte("\x00bin\x00"+names[i]), 0o644)
+		os.WriteFile(filepath.Join(d, "new.txt"), []byte("new on "+names[i]+"\n"), 0o644)
+		if i == 1 {
+			os.MkdirAll(filepath.Join(d, "fd"), 0o755)
+			os.WriteFile(filepath.Join(d, "fd", "in.txt"), []byte("dir\n"), 0o644)
+		} else {
+			os.WriteFile(filepath.Join(d, "fd"), []byte("file on "+names[i]+"\n"), 0o644)
+		}
+		mustMesh(t, bin, d, "commit", "-m", "clash from "+names[i])
+	}
+
+	da = startDaemon(t, bin, dirs[0], "")
+	ga := gossipAddr(t, dirs[0])
+	db := startDaemon(t, bin, dirs[1], ga)
+	dc := startDaemon(t, bin, dirs[2], ga)
+	all := []*daemon{da, db, dc}
+
+	type conflict struct {
+		Path, Copy, Merge, Device, DeviceName string
+	}
+	listed := func(d string) []conflict {
+		var cs []conflict
+		if err := json.Unmarshal([]byte(mustMesh(t, bin, d, "conflicts", "--json")), &cs); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	copies := func(d string) []string {
+		var out []string
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.Name() == ".mesh" {
+				return filepath.SkipDir
+			}
+			if err == nil && strings.Contains(e.Name(), ".conflict-") {
+				rel, _ := filepath.Rel(d, p)
+				out = append(out, filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		slices.Sort(out)
+		return out
+	}
+	sameHead := func() bool {
+		var heads []string
+		for _, d := range dirs {
+			heads = append(heads, runMesh(t, meshCmd(bin, d, "rev-parse", "HEAD")).stdout)
+		}
+		return heads[0] != "" && heads[0] == heads[1] && heads[1] == heads[2]
+	}
+	// Converged: one head everywhere, with every clash's copies in place.
+	waitFor(t, "three devices converge on the clashes", func() bool {
+		return sameHead() && len(copies(dirs[0])) >= 8
+	}, all...)
+
+	first := listed(dirs[0])
+	for i, d := range dirs {
+		cs := listed(d)
+		if !slices.Equal(cs, first) {
+			t.Fatalf("%s lists %+v\n%s lists %+v", names[i], cs, names[0], first)
+		}
+		var kept []string
+		perPath := map[string]int{}
+		for _, c := range cs {
+			if !slices.Contains(names, c.DeviceName) || c.Device == "" || strings.Contains(c.Copy, "unknown") {
+				t.Errorf("conflict %+v is not named after a device", c)
+			}
+			if c.Copy != "" {
+				kept = append(kept, c.Copy)
+			}
+			perPath[c.Path]++
+		}
+		slices.Sort(kept)
+		if got := copies(d); !slices.Equal(got, slices.Compact(kept)) {
+			t.Fatalf("%s holds copies %v, lists %v", names[i], got, kept)
+		}
+		for _, p := range []string{"t.txt", "bin.dat", "new.txt", "fd"} {
+			if perPath[p] != 2 {
+				t.Errorf("%s: %d conflicts at %s, want 2: %+v", names[i], perPath[p], p, cs)
+			}
+		}
+		if perPath["adj.txt"] == 0 {
+			t.Errorf("%s: no conflict for the adjacent-line edits", names[i])
+		}
+	}
+
+	paths := map[string]bool{}
+	for _, c := range first {
+		paths[c.Path] = true
+	}
+	for _, p := range sortedKeys(paths) {
+		mustMesh(t, bin, dirs[1], "resolve", "--remove-copy", p)
+	}
+	waitFor(t, "every device sees the conflicts resolved", func() bool {
+		for _, d := range dirs {
+			if len(listed(d)) != 0 || len(copies(d)) != 0 {
+				return false
+			}
+		}
+		return sameHead()
+	}, all...)
+	for _, d := range all {
+		d.stop(t)
+	}
 }

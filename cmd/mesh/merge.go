@@ -57,9 +57,9 @@ func mergeCommands(st *state) []*cli.Command {
 		},
 		{
 			Name:      "resolve",
-			Usage:     "mark the conflict at PATH resolved (after editing it) and commit",
+			Usage:     "mark every conflict at PATH resolved (after editing it) and commit",
 			ArgsUsage: "PATH",
-			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "remove-copy", Usage: "delete the conflict copy kept beside the file"}},
+			Flags:     []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "remove-copy", Usage: "delete every conflict copy of PATH kept beside the file"}},
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				p, err := r.RelPath(c.Args().First())
 				if err != nil {
@@ -72,10 +72,14 @@ func mergeCommands(st *state) []*cli.Command {
 				if st.json {
 					return st.printJSON(res)
 				}
-				if res.RemovedCopy != "" {
-					st.printf("removed %s\n", res.RemovedCopy)
+				for _, c := range res.RemovedCopies {
+					st.printf("removed %s\n", quote(c))
 				}
-				st.printf("resolved %s in %s\n", res.Path, res.Commit)
+				if res.Ended > 1 {
+					st.printf("resolved %d conflicts at %s in %s\n", res.Ended, quote(res.Path), res.Commit)
+				} else {
+					st.printf("resolved %s in %s\n", quote(res.Path), res.Commit)
+				}
 				return nil
 			}),
 		},
@@ -133,16 +137,16 @@ func printConflicts(st *state, ks []repo.OpenConflict) {
 // newConflicts are the open conflicts in after that before did not have.
 func newConflicts(before, after []repo.OpenConflict) []repo.OpenConflict {
 	type key struct {
-		merge object.ID
-		path  string
+		merge      object.ID
+		path, copy string
 	}
 	had := map[key]bool{}
 	for _, k := range before {
-		had[key{k.Merge, k.Path}] = true
+		had[key{k.Merge, k.Path, k.Copy}] = true
 	}
 	out := []repo.OpenConflict{}
 	for _, k := range after {
-		if !had[key{k.Merge, k.Path}] {
+		if !had[key{k.Merge, k.Path, k.Copy}] {
 			out = append(out, k)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -83,7 +84,7 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	if err := batch.Finish(); err != nil {
 		return nil, err
 	}
-	out := &MergeResult{ID: res.ID, FastForward: res.FastForward, Conflicts: r.openConflicts(res.ID, res.Conflicts)}
+	out := &MergeResult{ID: res.ID, FastForward: res.FastForward, Conflicts: r.openConflicts(res.Conflicts)}
 	if res.ID == h.ID {
 		out.UpToDate, out.FastForward = true, false
 		return out, nil
@@ -99,13 +100,10 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 }
 
 // OpenConflict is a conflict recorded by a merge that no later commit
-// resolved.
+// resolved. Its Merge is the merge commit that made it; Device, Commit
+// and DeviceName say whose version it names.
 type OpenConflict struct {
 	object.Conflict
-	Merge object.ID `json:"merge"`
-	// DeviceName is the name of the device whose version is kept beside
-	// the file, as its commit carries it ("" when none does).
-	DeviceName string `json:"deviceName,omitempty"`
 	// Yours is true when that version is this device's.
 	Yours bool `json:"yours"`
 	// PathBytes and CopyBytes are the exact bytes of Path and Copy when
@@ -131,64 +129,43 @@ func (c OpenConflict) Whose() string {
 	return "the other version"
 }
 
-// openConflicts describes the conflicts merge commit id recorded: whose
-// each kept version is, by the name its side's commit carries.
-func (r *Repo) openConflicts(id object.ID, cs []object.Conflict) []OpenConflict {
+// openConflicts describes conflicts for this device.
+func (r *Repo) openConflicts(cs []object.Conflict) []OpenConflict {
 	out := make([]OpenConflict, 0, len(cs))
-	var names map[string]string
 	for _, c := range cs {
-		if names == nil {
-			names = r.parentNames(id)
-		}
-		out = append(out, OpenConflict{Conflict: c, Merge: id, DeviceName: names[c.Device], Yours: c.Device != "" && c.Device == r.Config.Device,
+		out = append(out, OpenConflict{Conflict: c, Yours: c.Device != "" && c.Device == r.Config.Device,
 			PathBytes: RawName(c.Path), CopyBytes: RawName(c.Copy)})
 	}
 	return out
 }
 
-// parentNames maps the devices of merge commit id's parents to the names
-// those commits carry.
-func (r *Repo) parentNames(id object.ID) map[string]string {
-	names := map[string]string{}
-	c, err := r.Store.ReadCommit(id)
-	if err != nil {
-		return names
-	}
-	for _, p := range c.Parents {
-		if pc, err := r.Store.ReadCommit(p); err == nil && pc.DeviceName != "" {
-			names[pc.Device] = pc.DeviceName
-		}
-	}
-	return names
-}
-
-// resolvedTrailer starts a line in a commit message that ends a conflict.
-const resolvedTrailer = "Mesh-Resolved: "
-
-// Conflicts lists the open conflicts in HEAD's history: recorded by a
-// merge commit, and not resolved by a later commit (mesh resolve writes a
-// "Mesh-Resolved: PATH" trailer, which travels with history to every
-// device).
+// Conflicts lists the conflicts open at HEAD (merge.Open): every merge
+// commit lists all that are open at it, a commit with a "Mesh-Resolved:
+// PATH" trailer (mesh resolve) ends those at PATH, and deleting a copy
+// ends its conflict; all of it travels with history, so every device
+// lists the same.
 func (r *Repo) Conflicts() ([]OpenConflict, error) {
 	h, err := r.Refs.Head()
 	if err != nil || h.ID.IsZero() {
 		return nil, err
 	}
-	// Finding them walks the whole history; status asks every time, so
-	// the answer is kept for the head it was found at.
+	// Finding them walks the commits since the last merge, which a daemon
+	// may have made thousands of; status asks every time, so the answer
+	// is kept for the head it was found at.
 	cache := filepath.Join(r.Meta, conflictsCache)
 	if b, err := os.ReadFile(cache); err == nil {
 		var c cachedConflicts
-		if gob.NewDecoder(bytes.NewReader(b)).Decode(&c) == nil && c.Head == h.ID {
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&c) == nil && c.Version == conflictsCacheVersion && c.Head == h.ID {
 			return c.Conflicts, nil
 		}
 	}
-	out, err := r.findConflicts(h.ID)
+	cs, err := merge.Open(r.Store, h.ID)
 	if err != nil {
 		return nil, err
 	}
+	out := r.openConflicts(cs)
 	var buf bytes.Buffer
-	if gob.NewEncoder(&buf).Encode(cachedConflicts{Head: h.ID, Conflicts: out}) == nil {
+	if gob.NewEncoder(&buf).Encode(cachedConflicts{Version: conflictsCacheVersion, Head: h.ID, Conflicts: out}) == nil {
 		// Only a cache: a lost or stale one is found again.
 		_ = object.WriteFileAtomic(cache, buf.Bytes(), 0o644, false)
 	}
@@ -199,74 +176,62 @@ func (r *Repo) Conflicts() ([]OpenConflict, error) {
 // which keeps names that are not UTF-8 exactly).
 const conflictsCache = "conflicts.cache"
 
+// conflictsCacheVersion changes when what the cache holds does, so an
+// older one is found again instead of read wrongly.
+const conflictsCacheVersion = 2
+
 type cachedConflicts struct {
+	Version   int
 	Head      object.ID
 	Conflicts []OpenConflict
 }
 
-// findConflicts walks head's history for the open conflicts.
-func (r *Repo) findConflicts(head object.ID) ([]OpenConflict, error) {
-	log, err := r.Log(head, 0)
-	if err != nil {
-		return nil, err
-	}
-	resolved := map[string]bool{}
-	var out []OpenConflict
-	for _, e := range log {
-		for _, l := range strings.Split(e.Message, "\n") {
-			if p, ok := strings.CutPrefix(l, resolvedTrailer); ok {
-				resolved[strings.TrimSpace(p)] = true
-			}
-		}
-		for _, c := range r.openConflicts(e.ID, e.Conflicts) {
-			if !resolved[c.Path] {
-				out = append(out, c)
-				resolved[c.Path] = true // an older one at the same path is subsumed
-			}
-		}
-	}
-	return out, nil
-}
-
 // ResolveResult says what ResolveConflict committed.
 type ResolveResult struct {
-	Commit      object.ID `json:"commit"`
-	Path        string    `json:"path"`
-	RemovedCopy string    `json:"removedCopy,omitempty"`
+	Commit object.ID `json:"commit"`
+	Path   string    `json:"path"`
+	// Ended counts the conflicts at Path that the commit ends.
+	Ended         int      `json:"ended"`
+	RemovedCopies []string `json:"removedCopies"`
 }
 
 // ErrNoConflict is returned when a path has no open conflict.
 var ErrNoConflict = errors.New("no open conflict")
 
-// ResolveConflict ends the open conflict at path: optionally deletes the
-// conflict copy, then commits the working tree as it is with a
-// Mesh-Resolved trailer, so every device sees it resolved.
+// ResolveConflict ends every open conflict at path: optionally deletes
+// all their conflict copies, then commits the working tree as it is with
+// a Mesh-Resolved trailer, so every device sees them resolved.
 func (r *Repo) ResolveConflict(ctx context.Context, path string, removeCopy bool) (*ResolveResult, error) {
 	open, err := r.Conflicts()
 	if err != nil {
 		return nil, err
 	}
-	var c *OpenConflict
-	for i := range open {
-		if open[i].Path == path {
-			c = &open[i]
+	var at []OpenConflict
+	for _, c := range open {
+		if c.Path == path {
+			at = append(at, c)
 		}
 	}
-	if c == nil {
+	if len(at) == 0 {
 		return nil, fmt.Errorf("%s: %w (see mesh conflicts)", path, ErrNoConflict)
 	}
-	res := &ResolveResult{Path: path}
-	if removeCopy && c.Copy != "" {
-		if err := worktree.CheckPath(c.Copy); err != nil {
-			return nil, err
+	res := &ResolveResult{Path: path, Ended: len(at), RemovedCopies: []string{}}
+	if removeCopy {
+		for _, c := range at {
+			if c.Copy == "" || slices.Contains(res.RemovedCopies, c.Copy) {
+				continue
+			}
+			if err := worktree.CheckPath(c.Copy); err != nil {
+				return nil, err
+			}
+			p := filepath.Join(r.Root, filepath.FromSlash(c.Copy))
+			if err := os.RemoveAll(p); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("remove conflict copy %s: %w", c.Copy, err)
+			}
+			res.RemovedCopies = append(res.RemovedCopies, c.Copy)
 		}
-		p := filepath.Join(r.Root, filepath.FromSlash(c.Copy))
-		if err := os.RemoveAll(p); err != nil && !os.IsNotExist(err) {
-			return nil, fmt.Errorf("remove conflict copy %s: %w", c.Copy, err)
-		}
-		res.RemovedCopy = c.Copy
 	}
-	cr, err := r.Commit(ctx, CommitOptions{Message: "resolve " + path + "\n\n" + resolvedTrailer + path, AllowEmpty: true})
+	cr, err := r.Commit(ctx, CommitOptions{Message: "resolve " + path + "\n\n" + merge.ResolvedTrailer + path, AllowEmpty: true})
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +283,7 @@ func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) 
 			return nil, err
 		}
 		m = res.ID
-		out.Conflicts = append(out.Conflicts, r.openConflicts(res.ID, res.Conflicts)...)
+		out.Conflicts = append(out.Conflicts, r.openConflicts(res.Conflicts)...)
 	}
 	out.ID = m
 	if ok, err := merge.IsAncestor(r.Store, h.ID, m); err == nil && ok && len(tips) == 1 {

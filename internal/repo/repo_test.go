@@ -360,7 +360,7 @@ func TestConflictsCache(t *testing.T) {
 	// A cache that claims a conflict at this head is believed...
 	var buf bytes.Buffer
 	fake := []OpenConflict{{Conflict: object.Conflict{Path: "bad\xffname"}}}
-	gob.NewEncoder(&buf).Encode(cachedConflicts{Head: h.ID, Conflicts: fake})
+	gob.NewEncoder(&buf).Encode(cachedConflicts{Version: conflictsCacheVersion, Head: h.ID, Conflicts: fake})
 	os.WriteFile(filepath.Join(r.Meta, conflictsCache), buf.Bytes(), 0o644)
 	if got, _ := r.Conflicts(); len(got) != 1 || got[0].Path != "bad\xffname" {
 		t.Fatalf("cache not used, or name not kept exactly: %+v", got)
@@ -371,6 +371,14 @@ func TestConflictsCache(t *testing.T) {
 	}
 	if got, _ := r.Conflicts(); len(got) != 0 {
 		t.Fatalf("a stale cache was used: %+v", got)
+	}
+	// one of an older version is not read,
+	buf.Reset()
+	h, _ = r.Head()
+	gob.NewEncoder(&buf).Encode(cachedConflicts{Version: conflictsCacheVersion - 1, Head: h.ID, Conflicts: fake})
+	os.WriteFile(filepath.Join(r.Meta, conflictsCache), buf.Bytes(), 0o644)
+	if got, _ := r.Conflicts(); len(got) != 0 {
+		t.Fatalf("a cache of another version was used: %+v", got)
 	}
 	// and a damaged one is found again.
 	os.WriteFile(filepath.Join(r.Meta, conflictsCache), []byte("garbage"), 0o644)
