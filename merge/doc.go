@@ -27,8 +27,14 @@
 // the ones it made and the unresolved ones of both parents, where one
 // side's history saw and resolved a conflict it stays resolved, and a
 // copy several merges kept is one conflict (conflicts.go: Open). A version
-// already kept beside the file is not kept again. A file renamed unchanged on one
-// side and edited on the other ends edited at its new name.
+// already kept beside the file is not kept again.
+//
+// Renames: a file one side moved (unchanged, or edited but at least half
+// alike, scored as git's -M50% scores it: bytes in common by line or
+// 64-byte block) and the other side edited ends with both edits at the
+// new name (rename.go), so devices that merge in different orders reach
+// the same tree. Directory renames are not inferred, and a file both sides
+// moved to different names stays at both.
 //
 // It imports object only.
 package merge

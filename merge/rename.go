@@ -7,39 +7,174 @@ import (
 	"github.com/mesh-sync/mesh/object"
 )
 
-// renames finds files one side moved without changing them: a path
-// deleted and a path added on that side with the same content and kind,
-// matched one to one. A pair with more than one candidate is left alone
-// rather than guessed.
-func renames(st object.TreeReader, base, side object.ID) (map[string]string, error) {
-	changes, err := object.DiffTrees(st, base, side)
+// minSimilarity is how alike (percent of bytes in common, against the
+// larger file) a deleted and an added file must be to count as a rename,
+// git's default (-M50%).
+const minSimilarity = 50
+
+// maxRenameCandidates bounds the added files compared with each deleted
+// one, as git's rename limit does: past it only exact renames are found.
+const maxRenameCandidates = 1000
+
+// renames finds where mover moved the files that editor changed: for each
+// file mover deleted and editor edited, the file mover added with the same
+// content, else the added file most similar to base's version (at least
+// minSimilarity percent alike, as git's rename detection scores them).
+// Pairs are taken best first (exact, then by score, then by path), each
+// path once, so the answer is a pure function of the three trees.
+func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, error) {
+	changes, err := object.DiffTrees(m.trees, base, mover)
 	if err != nil {
 		return nil, err
 	}
-	deleted := map[object.ID][]string{}
-	added := map[object.ID][]string{}
+	type file struct {
+		path string
+		e    object.Entry
+	}
+	var srcs, dsts []file
 	for _, c := range changes {
 		switch {
 		case c.Old != nil && c.New == nil && isFile(c.Old):
-			deleted[c.Old.ID] = append(deleted[c.Old.ID], c.Path)
+			ee, err := object.Lookup(m.trees, editor, c.Path)
+			if err != nil || !isFile(&ee) || ee.ID == c.Old.ID {
+				continue // the editor deleted or left it: nothing to follow
+			}
+			srcs = append(srcs, file{c.Path, *c.Old})
 		case c.Old == nil && c.New != nil && isFile(c.New):
-			added[c.New.ID] = append(added[c.New.ID], c.Path)
+			if _, err := object.Lookup(m.trees, editor, c.Path); err == nil {
+				continue // the editor has something there already
+			}
+			dsts = append(dsts, file{c.Path, *c.New})
 		}
 	}
-	out := map[string]string{}
-	for id, from := range deleted {
-		to := added[id]
-		if len(from) == 1 && len(to) == 1 {
-			out[from[0]] = to[0]
+	if len(srcs) == 0 || len(dsts) == 0 {
+		return nil, nil
+	}
+	type pair struct {
+		src, dst string
+		score    int // 101 for the same content
+	}
+	var pairs []pair
+	sigs := map[object.ID]*signature{}
+	sig := func(e object.Entry) (*signature, error) {
+		if s, ok := sigs[e.ID]; ok {
+			return s, nil
 		}
+		b, err := m.content(&e)
+		if err != nil || b == nil {
+			sigs[e.ID] = nil
+			return nil, err
+		}
+		s := newSignature(b)
+		sigs[e.ID] = s
+		return s, nil
+	}
+	for _, s := range srcs {
+		for _, d := range dsts {
+			if s.e.ID == d.e.ID {
+				pairs = append(pairs, pair{s.path, d.path, 101})
+			}
+		}
+		if len(dsts) > maxRenameCandidates {
+			continue
+		}
+		ss, err := sig(s.e)
+		if err != nil {
+			return nil, err
+		}
+		if ss == nil {
+			continue
+		}
+		for _, d := range dsts {
+			if s.e.ID == d.e.ID || !mayBeAlike(s.e.Size, d.e.Size) {
+				continue
+			}
+			ds, err := sig(d.e)
+			if err != nil {
+				return nil, err
+			}
+			if ds == nil {
+				continue
+			}
+			if score := ss.similarity(ds); score >= minSimilarity {
+				pairs = append(pairs, pair{s.path, d.path, score})
+			}
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		a, b := pairs[i], pairs[j]
+		if a.score != b.score {
+			return a.score > b.score
+		}
+		if a.src != b.src {
+			return a.src < b.src
+		}
+		return a.dst < b.dst
+	})
+	out := map[string]string{}
+	used := map[string]bool{}
+	for _, p := range pairs {
+		if _, done := out[p.src]; done || used[p.dst] {
+			continue
+		}
+		out[p.src] = p.dst
+		used[p.dst] = true
 	}
 	return out, nil
 }
 
+// mayBeAlike says whether files of these sizes can be minSimilarity alike
+// at all: the bytes in common are at most the smaller size.
+func mayBeAlike(a, b int64) bool {
+	lo, hi := min(a, b), max(a, b)
+	return hi == 0 || lo*100 >= hi*minSimilarity
+}
+
+// signature counts a file's bytes by the hash of the span they are in;
+// spans end at a newline or after 64 bytes, as git's similarity estimate
+// cuts them, so that text compares by lines and binary by blocks.
+type signature struct {
+	size  int
+	count map[uint64]int
+}
+
+func newSignature(b []byte) *signature {
+	s := &signature{size: len(b), count: map[uint64]int{}}
+	for len(b) > 0 {
+		n := 0
+		h := uint64(14695981039346656037) // FNV-1a
+		for n < len(b) && n < 64 {
+			h ^= uint64(b[n])
+			h *= 1099511628211
+			n++
+			if b[n-1] == '\n' {
+				break
+			}
+		}
+		s.count[h] += n
+		b = b[n:]
+	}
+	return s
+}
+
+// similarity is the bytes two files have in common, in percent of the
+// larger one.
+func (s *signature) similarity(o *signature) int {
+	big := max(s.size, o.size)
+	if big == 0 {
+		return 100
+	}
+	common := 0
+	for h, n := range s.count {
+		common += min(n, o.count[h])
+	}
+	return common * 100 / big
+}
+
 // followRenames rewrites base and the other side so that a file one side
-// renamed and the other side edited meets at its new path: base's and the
-// editor's versions move there too, and the path-by-path merge then sees
-// an edit on one side and no change on the other.
+// renamed (with or without edits) and the other side edited meets at its
+// new path: base's and the editor's versions move there too, and the
+// path-by-path merge then merges the two edits there.
 func (m *treeMerge) followRenames(base, win, lose object.ID) (object.ID, object.ID, object.ID, error) {
 	if base.IsZero() {
 		return base, win, lose, nil
@@ -49,7 +184,7 @@ func (m *treeMerge) followRenames(base, win, lose object.ID) (object.ID, object.
 		if pass == 1 {
 			mover, editor = lose, win
 		}
-		moved, err := renames(m.trees, base, mover)
+		moved, err := m.renames(base, mover, editor)
 		if err != nil {
 			return base, win, lose, err
 		}
@@ -64,14 +199,11 @@ func (m *treeMerge) followRenames(base, win, lose object.ID) (object.ID, object.
 			if err != nil {
 				continue
 			}
-			ee, err := object.Lookup(m.trees, editor, from)
-			if err != nil || !isFile(&ee) || ee.ID == be.ID {
-				continue // the editor deleted or left it: nothing to follow
-			}
-			if _, err := object.Lookup(m.trees, editor, to); err == nil {
-				continue // the editor has something at the new path already
-			}
 			if _, err := object.Lookup(m.trees, base, to); err == nil {
+				continue
+			}
+			ee, err := object.Lookup(m.trees, editor, from)
+			if err != nil {
 				continue
 			}
 			be2, ee2 := be, ee

@@ -328,18 +328,68 @@ func TestRenameFollowsEdit(t *testing.T) {
 			t.Fatalf("rename+edit merged to %v, conflicts %+v", got, r.Conflicts)
 		}
 	}
-	// A rename with edits is not an exact-content rename: it is a delete
-	// and an add, and the delete meets an edit. Nothing is lost: the edit
-	// stays at the old name, recorded as a conflict, the moved file at the
-	// new one.
+	// A rename with edits is still a rename when the files are at least
+	// half alike (git's -M50%): both edits meet at the new name.
 	both := f.commit(files{"new/dir/name.txt": "l1\nl2\nl3\nl4 moved\n", "other": "o\n"}, "mover", 400, b0)
-	r := f.merge(both, editor, false)
+	for _, r := range []*Result{f.merge(both, editor, false), f.merge(editor, both, false)} {
+		got := f.read(r.ID)
+		if got["new/dir/name.txt"] != "l1\nl2 edited\nl3\nl4 moved\n" || len(got) != 2 || len(r.Conflicts) != 0 {
+			t.Fatalf("rename with edits on both sides: %v %+v", got, r.Conflicts)
+		}
+	}
+	// A file rewritten past recognition is a delete and an add, and the
+	// delete meets an edit: nothing is lost, the edit stays at the old
+	// name, recorded as a conflict.
+	rewritten := f.commit(files{"new/dir/name.txt": "x1\nx2\nx3\nl4\n", "other": "o\n"}, "mover", 500, b0)
+	r := f.merge(rewritten, editor, false)
 	got := f.read(r.ID)
-	if got["old/name.txt"] != "l1\nl2 edited\nl3\nl4\n" || got["new/dir/name.txt"] != "l1\nl2\nl3\nl4 moved\n" {
-		t.Fatalf("rename with edits on both sides: %v", got)
+	if got["old/name.txt"] != "l1\nl2 edited\nl3\nl4\n" || got["new/dir/name.txt"] != "x1\nx2\nx3\nl4\n" {
+		t.Fatalf("rewrite against an edit: %v", got)
 	}
 	if len(r.Conflicts) != 1 || r.Conflicts[0].Path != "old/name.txt" {
 		t.Fatalf("modify/delete not recorded: %+v", r.Conflicts)
+	}
+}
+
+// TestRenamePicksMostSimilar: of two added files alike enough, the edit
+// follows the more similar one, whichever side is the winner.
+func TestRenamePicksMostSimilar(t *testing.T) {
+	f := newFixture(t)
+	var base strings.Builder
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&base, "line %d\n", i)
+	}
+	text := base.String()
+	near := strings.Replace(text, "line 3\n", "line three\n", 1)
+	far := strings.Replace(strings.Replace(strings.Replace(text, "line 3\n", "x\n", 1), "line 4\n", "y\n", 1), "line 5\n", "z\n", 1)
+	b0 := f.commit(files{"a.txt": text}, "base", 100)
+	mover := f.commit(files{"far.txt": far, "near.txt": near}, "mover", 200, b0)
+	editor := f.commit(files{"a.txt": strings.Replace(text, "line 15\n", "line fifteen\n", 1)}, "editor", 300, b0)
+	for _, r := range []*Result{f.merge(mover, editor, false), f.merge(editor, mover, false)} {
+		got := f.read(r.ID)
+		if len(r.Conflicts) != 0 || got["far.txt"] != far || !strings.Contains(got["near.txt"], "line three\n") || !strings.Contains(got["near.txt"], "line fifteen\n") || len(got) != 2 {
+			t.Fatalf("merged to %v, conflicts %+v", got, r.Conflicts)
+		}
+	}
+}
+
+// TestSignatureSimilarity: the score counts bytes in common against the
+// larger file, by lines in text and 64-byte blocks in binary.
+func TestSignatureSimilarity(t *testing.T) {
+	cases := []struct {
+		a, b string
+		want int
+	}{
+		{"a\nb\nc\nd\n", "a\nb\nc\nd\n", 100},
+		{"a\nb\nc\nd\n", "a\nb\nX\nY\n", 50},
+		{"a\nb\nc\nd\n", "a\nb\n", 50},
+		{"a\nb\n", "", 0},
+		{strings.Repeat("\x00", 128), strings.Repeat("\x00", 64) + strings.Repeat("\x01", 64), 50},
+	}
+	for _, c := range cases {
+		if got := newSignature([]byte(c.a)).similarity(newSignature([]byte(c.b))); got != c.want {
+			t.Errorf("similarity(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -130,9 +131,8 @@ func TestThreeDeviceConflicts(t *testing.T) {
 			write(t, a, "bin.dat", "\x00binary\x00")
 			commit(t, a, "base")
 			repos := []*Repo{a, joined(t, a), joined(t, a)}
-			for i, x := range repos[1:] {
+			for _, x := range repos[1:] {
 				pullFrom(t, x, a)
-				_ = i
 			}
 			devices := map[string]string{}
 			for i, x := range repos {
@@ -230,5 +230,77 @@ func TestThreeDeviceConflicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThreeDeviceRenameEdit: one device renames a file (editing it too),
+// two others edit it elsewhere; in every merge order the edits all land in
+// the renamed file, with no conflict and no file left at the old name.
+func TestThreeDeviceRenameEdit(t *testing.T) {
+	var text []string
+	for i := 0; i < 24; i++ {
+		text = append(text, fmt.Sprintf("line %d", i))
+	}
+	base := strings.Join(text, "\n") + "\n"
+	edit := func(n int, by string) string {
+		ls := slices.Clone(text)
+		ls[n] += " by " + by
+		return strings.Join(ls, "\n") + "\n"
+	}
+	want := func(moverEdits bool) string {
+		ls := slices.Clone(text)
+		if moverEdits {
+			ls[1] += " by alpha"
+		}
+		ls[10] += " by bravo"
+		ls[18] += " by charlie"
+		return strings.Join(ls, "\n") + "\n"
+	}
+	orders := map[string][][2]int{
+		"a takes b then c": {{0, 1}, {0, 2}},
+		"c takes b first":  {{2, 1}, {1, 0}, {0, 2}},
+		"b takes c first":  {{1, 2}, {2, 0}},
+		"all at once":      nil,
+	}
+	for name, steps := range orders {
+		for _, moverEdits := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, mover edits %v", name, moverEdits), func(t *testing.T) {
+				a := newRepo(t)
+				write(t, a, "docs/f.txt", base)
+				commit(t, a, "base")
+				repos := []*Repo{a, joined(t, a), joined(t, a)}
+				for _, x := range repos[1:] {
+					pullFrom(t, x, a)
+				}
+				if err := os.Remove(filepath.Join(a.Root, "docs", "f.txt")); err != nil {
+					t.Fatal(err)
+				}
+				moved := base
+				if moverEdits {
+					moved = edit(1, "alpha")
+				}
+				write(t, a, "notes/g.txt", moved)
+				commit(t, a, "move f to g")
+				write(t, repos[1], "docs/f.txt", edit(10, "bravo"))
+				commit(t, repos[1], "edit")
+				write(t, repos[2], "docs/f.txt", edit(18, "charlie"))
+				commit(t, repos[2], "edit")
+				for _, s := range steps {
+					pullFrom(t, repos[s[0]], repos[s[1]])
+				}
+				convergeAll(t, repos)
+				for i, x := range repos {
+					if got := read(t, x, "notes/g.txt"); got != want(moverEdits) {
+						t.Errorf("device %d: g.txt is\n%s", i, got)
+					}
+					if _, err := os.Stat(filepath.Join(x.Root, "docs", "f.txt")); err == nil {
+						t.Errorf("device %d: the old name is still there", i)
+					}
+					if open, _ := x.Conflicts(); len(open) != 0 {
+						t.Errorf("device %d: conflicts %s", i, strings.Join(conflictKeys(open), "\n"))
+					}
+				}
+			})
+		}
 	}
 }
