@@ -43,6 +43,14 @@ type FsckReport struct {
 // exists with the right type and size, and with readData every chunk is
 // read and re-hashed too.
 func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport, error) {
+	// No repack may move objects while fsck looks pack by pack.
+	lock, err := AcquireLock(ctx, s.repackLockPath())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	s.load()
+	s.finishSuperseded()
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}

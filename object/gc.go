@@ -21,6 +21,8 @@ type GCResult struct {
 	ObjectsDropped int   `json:"objectsDropped"`
 	BytesFreed     int64 `json:"bytesFreed"`
 	StraysRemoved  int   `json:"straysRemoved"`
+	// Repack is what gc's repack of every remaining pack into one did.
+	Repack *RepackResult `json:"repack"`
 }
 
 // GC drops objects that nothing needs. Kept are: everything reachable from
@@ -28,8 +30,19 @@ type GCResult struct {
 // and every object in a pack younger than grace together with what it
 // reaches (a concurrent writer's objects, and the older ones it deduplicated
 // against). A pack holding anything dropped is rewritten with the rest, and
-// only then deleted, index first. Callers hold the repository lock.
+// only then deleted, index first. Then every pack is merged into one (see
+// Repack). Callers hold the repository lock; gc takes the repack lock, so
+// no repack moves objects while it decides what to keep.
 func GC(ctx context.Context, s *Store, refs *Refs, grace time.Duration, now time.Time) (*GCResult, error) {
+	lock, err := AcquireLock(ctx, s.repackLockPath())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	s.finishSuperseded()
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
@@ -149,17 +162,20 @@ func GC(ctx context.Context, s *Store, refs *Refs, grace time.Duration, now time
 	if err := s.reload(); err != nil {
 		return nil, err
 	}
+	if res.Repack, err = s.repackLocked(ctx, true, 0); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	return res, nil
 }
 
 // reload forgets every pack and reads the indexes again, after gc moved
 // objects between packs.
 func (s *Store) reload() error {
+	s.mu.RLock()
+	all := append([]*packFile(nil), s.packs...)
+	s.mu.RUnlock()
+	s.dropPacks(all...)
 	s.mu.Lock()
-	for _, p := range s.packs {
-		p.close()
-	}
-	s.packs = nil
 	s.known = map[string]bool{}
 	s.unseen = nil
 	s.mu.Unlock()

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/zeebo/blake3"
 )
@@ -74,15 +77,57 @@ type packFile struct {
 	once   sync.Once
 	f      *os.File
 	err    error
+
+	// rw guards the open file and the mapped index against retire and
+	// unmap: a read in progress finishes before the pack is closed, and
+	// one that comes later gets errPackGone and looks again.
+	rw      sync.RWMutex
+	gone    bool
+	retired time.Time
 }
 
+// errPackGone is the kind of error for a read from a pack that a repack
+// (in this process or another) replaced: the object is in the new pack,
+// and the store looks it up again.
+var errPackGone = errors.New("pack was replaced by a repack")
+
 func (p *packFile) readAt(b []byte, off int64) error {
+	p.rw.RLock()
+	defer p.rw.RUnlock()
+	if p.gone {
+		return fmt.Errorf("pack %s: %w", p.name, errPackGone)
+	}
 	p.once.Do(func() { p.f, p.err = os.Open(p.path) })
 	if p.err != nil {
+		if errors.Is(p.err, fs.ErrNotExist) {
+			return fmt.Errorf("pack %s: %w", p.name, errPackGone)
+		}
 		return p.err
 	}
 	_, err := p.f.ReadAt(b, off)
 	return err
+}
+
+// retire closes the pack's file once reads in progress are done; its
+// index stays mapped (a lookup that already found it may still ask it)
+// until unmap.
+func (p *packFile) retire(now time.Time) {
+	p.rw.Lock()
+	defer p.rw.Unlock()
+	p.gone, p.retired = true, now
+	if p.f != nil {
+		p.f.Close()
+		p.f = nil
+	}
+}
+
+// unmap releases a retired pack's index.
+func (p *packFile) unmap() {
+	p.rw.Lock()
+	defer p.rw.Unlock()
+	p.idx, p.n = nil, 0
+	p.mapped.Close()
+	p.mapped = nil
 }
 
 func (p *packFile) loc(e idxEntry) location {

@@ -41,21 +41,22 @@ func (s *Store) GetRaw(id ID) (Raw, error) {
 	if err := s.load(); err != nil {
 		return Raw{}, err
 	}
-	loc, ok := s.lookup(id)
-	if !ok {
-		return Raw{}, s.notFound(id)
-	}
-	if loc.raw > maxChunkLen || loc.stored > maxChunkLen || !loc.typ.Valid() {
-		return Raw{}, fmt.Errorf("object %s in pack %s: index entry out of bounds: %w", id.Short(), loc.pack.name[:12], ErrCorrupt)
-	}
-	data := make([]byte, loc.stored)
-	if err := loc.pack.readAt(data, loc.off); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Raw{}, fmt.Errorf("object %s in pack %s: pack truncated: %w", id.Short(), loc.pack.name[:12], ErrCorrupt)
+	var raw Raw
+	err := s.located(id, func(loc location) error {
+		if loc.raw > maxChunkLen || loc.stored > maxChunkLen || !loc.typ.Valid() {
+			return fmt.Errorf("object %s in pack %s: index entry out of bounds: %w", id.Short(), loc.pack.name[:12], ErrCorrupt)
 		}
-		return Raw{}, fmt.Errorf("read object %s from pack %s: %w", id.Short(), loc.pack.name[:12], err)
-	}
-	return Raw{Type: loc.typ, Comp: loc.comp, Size: int(loc.raw), Data: data}, nil
+		data := make([]byte, loc.stored)
+		if err := loc.pack.readAt(data, loc.off); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("object %s in pack %s: pack truncated: %w", id.Short(), loc.pack.name[:12], ErrCorrupt)
+			}
+			return fmt.Errorf("read object %s from pack %s: %w", id.Short(), loc.pack.name[:12], err)
+		}
+		raw = Raw{Type: loc.typ, Comp: loc.comp, Size: int(loc.raw), Data: data}
+		return nil
+	})
+	return raw, err
 }
 
 // MaxExpand bounds what Expand accepts: the largest chunk a mesh may cut

@@ -77,6 +77,12 @@ func (s *Store) PacksWithoutIndex() []string {
 // ones no ref needs are gc's to drop. The caller holds the repository
 // lock.
 func (s *Store) RebuildMissingIndexes() error {
+	lock, err := AcquireLock(context.Background(), s.repackLockPath())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	s.finishSuperseded() // a repack's leftovers are not packs to rebuild
 	names := s.PacksWithoutIndex()
 	for _, n := range names {
 		if _, _, _, err := s.rebuildIndex(n); err != nil {
@@ -93,6 +99,12 @@ func (s *Store) RebuildMissingIndexes() error {
 // and returns what it did for each ("pack X: 123 objects indexed, 1 left
 // out"). The caller holds the repository lock.
 func (s *Store) RebuildIndexes() ([]string, error) {
+	lock, err := AcquireLock(context.Background(), s.repackLockPath())
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	s.finishSuperseded()
 	var out []string
 	for _, ip := range s.IndexProblems() {
 		if _, err := os.Stat(filepath.Join(s.dir, ip.Pack+".pack")); err != nil {
@@ -193,6 +205,11 @@ func (s *Store) rebuildIndex(name string) (kept, dropped int, newName string, er
 // once good copies are durable elsewhere in the store: reads then find
 // those. The caller holds the repository lock.
 func (s *Store) DropDamaged(ctx context.Context, ids []ID, packs []string) (int, error) {
+	lock, err := AcquireLock(ctx, s.repackLockPath())
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Release()
 	// Read every pack afresh: a good copy written alone can make a pack
 	// byte for byte the damaged one should have been, under the same name
 	// (packs are named after their index), replacing the file that an

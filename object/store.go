@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -35,6 +36,10 @@ type Store struct {
 	// unseen names the packs refresh could not load (index missing its
 	// pack, or damaged), and why, so a read that misses says where to look.
 	unseen map[string]string
+	// retired are packs a repack or gc replaced: closed, their indexes
+	// unmapped a while later (retireLinger), when no lookup can still be
+	// using them.
+	retired []*packFile
 
 	// The pack indexes and the codecs are loaded on first use: a status
 	// on a clean tree needs none of them.
@@ -57,7 +62,10 @@ func OpenStore(dir string) (*Store, error) {
 
 // load reads the pack indexes once; later calls return its error.
 func (s *Store) load() error {
-	s.loadOnce.Do(func() { s.loadErr = s.refresh() })
+	s.loadOnce.Do(func() {
+		s.finishSuperseded()
+		s.loadErr = s.refresh()
+	})
 	return s.loadErr
 }
 
@@ -81,7 +89,10 @@ func (s *Store) Close() error {
 	for _, p := range s.packs {
 		p.close()
 	}
-	s.packs = nil
+	for _, p := range s.retired {
+		p.close()
+	}
+	s.packs, s.retired = nil, nil
 	s.known = map[string]bool{}
 	if s.enc != nil {
 		s.enc.Close()
@@ -96,6 +107,24 @@ func (s *Store) refresh() error {
 	names, err := filepath.Glob(filepath.Join(s.dir, "*.idx"))
 	if err != nil {
 		return err
+	}
+	// Packs whose index is gone were replaced (a repack or gc in another
+	// process, or one of ours): their objects are in the packs that
+	// replaced them.
+	present := make(map[string]bool, len(names))
+	for _, idxPath := range names {
+		present[strings.TrimSuffix(filepath.Base(idxPath), ".idx")] = true
+	}
+	var gone []*packFile
+	s.mu.RLock()
+	for _, p := range s.packs {
+		if !present[p.name] {
+			gone = append(gone, p)
+		}
+	}
+	s.mu.RUnlock()
+	if len(gone) > 0 {
+		s.dropPacks(gone...)
 	}
 	for _, idxPath := range names {
 		name := strings.TrimSuffix(filepath.Base(idxPath), ".idx")
@@ -162,6 +191,68 @@ func (s *Store) addPack(p *packFile) {
 	s.packs = append(s.packs, p)
 }
 
+// retireLinger is how long a replaced pack's index stays mapped: longer
+// than any lookup holds it.
+const retireLinger = time.Minute
+
+// dropPacks takes packs out of the store, which a repack or gc replaced or
+// which another process's repack deleted: later lookups find their
+// objects in the packs that replaced them.
+func (s *Store) dropPacks(ps ...*packFile) {
+	now := time.Now()
+	gone := map[*packFile]bool{}
+	for _, p := range ps {
+		gone[p] = true
+	}
+	s.mu.Lock()
+	kept := s.packs[:0]
+	for _, p := range s.packs {
+		if gone[p] {
+			delete(s.known, p.name)
+			s.retired = append(s.retired, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	s.packs = kept
+	var stale []*packFile
+	live := s.retired[:0]
+	for _, p := range s.retired {
+		if !p.retired.IsZero() && now.Sub(p.retired) > retireLinger {
+			stale = append(stale, p)
+		} else {
+			live = append(live, p)
+		}
+	}
+	s.retired = live
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.retire(now)
+	}
+	for _, p := range stale {
+		p.unmap()
+	}
+}
+
+// located runs f on where id is, looking again when the pack it was in
+// was replaced meanwhile (by a repack here or in another process).
+func (s *Store) located(id ID, f func(location) error) error {
+	for try := 0; ; try++ {
+		loc, ok := s.lookup(id)
+		if !ok {
+			return s.notFound(id)
+		}
+		err := f(loc)
+		if !errors.Is(err, errPackGone) || try >= 3 {
+			return err
+		}
+		s.dropPacks(loc.pack)
+		if err := s.refresh(); err != nil {
+			return err
+		}
+	}
+}
+
 func (s *Store) find(id ID) (location, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -200,10 +291,12 @@ func (s *Store) each(f func(ID, location)) {
 	packs := append([]*packFile(nil), s.packs...)
 	s.mu.RUnlock()
 	for _, p := range packs {
+		p.rw.RLock()
 		for i := 0; i < p.n; i++ {
 			e := p.entry(i)
 			f(e.id, p.loc(e))
 		}
+		p.rw.RUnlock()
 	}
 }
 
@@ -224,11 +317,13 @@ func (s *Store) Get(id ID) (Type, []byte, error) {
 	if err := s.load(); err != nil {
 		return 0, nil, err
 	}
-	loc, ok := s.lookup(id)
-	if !ok {
-		return 0, nil, s.notFound(id)
-	}
-	return s.read(id, loc)
+	var t Type
+	var b []byte
+	err := s.located(id, func(loc location) (err error) {
+		t, b, err = s.read(id, loc)
+		return err
+	})
+	return t, b, err
 }
 
 func (s *Store) read(id ID, loc location) (Type, []byte, error) {

@@ -55,7 +55,8 @@ type killCase struct {
 }
 
 // TestKilledUpdates kills each operation that rewrites a working tree
-// (checkout, merge, pull, restore, restore --to, the daemon's commit)
+// (checkout, merge, pull, restore, restore --to, the daemon's commit), and
+// gc's repack,
 // with SIGKILL at a random moment, sometimes kills the command run after
 // it too, and then runs it once more: that run must succeed, the tree
 // must end exactly at the target, edits made before the operation must
@@ -394,6 +395,40 @@ func killCases(t *testing.T, bin, root string) []killCase {
 				ls := mustMesh(t, bin, dir, "ls", "-r")
 				if strings.Contains(ls, ".tmp-") {
 					return "a temporary file was committed"
+				}
+				return ""
+			}})
+	}
+
+	// gc, which repacks every pack into one: killed at any point (copying
+	// objects, between deleting old packs), the next gc finishes or
+	// discards the repack, every commit still reads, and one pack stays.
+	{
+		dir := filepath.Join(root, "repack")
+		os.Mkdir(dir, 0o755)
+		mustMesh(t, bin, dir, "init")
+		for seed := int64(2); seed < 6; seed++ {
+			clearTree(t, dir)
+			writeTree(t, dir, seed, small)
+			mustMesh(t, bin, dir, "commit", "-m", fmt.Sprint("version ", seed))
+		}
+		head := revParse(t, bin, dir, "HEAD")
+		gc := []string{"gc", "--grace", "0s"}
+		cases = append(cases, killCase{name: "gc-repack", tmpl: dir, args: gc,
+			check: func(dir, _ string) string {
+				if h := revParse(t, bin, dir, "HEAD"); h != head {
+					return "HEAD moved to " + h
+				}
+				if n := strings.Count(mustMesh(t, bin, dir, "log", "--oneline"), "\n"); n != 4 {
+					return fmt.Sprintf("log lists %d commits, want 4", n)
+				}
+				packs, _ := filepath.Glob(filepath.Join(dir, ".mesh", "objects", "*.pack"))
+				recs, _ := filepath.Glob(filepath.Join(dir, ".mesh", "objects", "*.superseded"))
+				if len(packs) != 1 || len(recs) != 0 {
+					return fmt.Sprintf("after gc: %d packs, repack records %v", len(packs), recs)
+				}
+				if got := changesOf(t, bin, dir, "status", "--json"); len(got) != 0 {
+					return fmt.Sprintf("the tree differs from HEAD: %q", got)
 				}
 				return ""
 			}})

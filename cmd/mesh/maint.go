@@ -124,6 +124,11 @@ func maintCommands(st *state) []*cli.Command {
 				}
 				st.printf("dropped %d objects (%s), rewrote %d packs, deleted %d packs, removed %d stray files\n",
 					res.ObjectsDropped, progress.Size(res.BytesFreed), res.PacksRewritten, res.PacksDeleted, res.StraysRemoved)
+				if rp := res.Repack; rp.PacksMerged > 0 {
+					st.printf("repacked %d packs into one: %d objects, %s; %d pack(s) now\n", rp.PacksMerged, rp.Objects, progress.Size(rp.Bytes), rp.PacksAfter)
+				} else {
+					st.printf("%d pack(s), nothing to repack\n", rp.PacksAfter)
+				}
 				return nil
 			}),
 		},

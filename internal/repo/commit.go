@@ -51,6 +51,7 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	if err != nil {
 		return nil, err
 	}
+	defer r.autoRepack(ctx) // after the lock is released
 	defer lock.Release()
 
 	h, headTree, err := r.headTree()

@@ -50,6 +50,7 @@ func (r *Repo) Merge(ctx context.Context, rev string, o MergeOptions) (*MergeRes
 	if err != nil {
 		return nil, err
 	}
+	defer r.autoRepack(ctx)
 	defer lock.Release()
 	h, headTree, err := r.headTree()
 	if err != nil {
@@ -251,6 +252,7 @@ func (r *Repo) Converge(ctx context.Context, heads []object.ID, o MergeOptions) 
 	if err != nil {
 		return nil, err
 	}
+	defer r.autoRepack(ctx)
 	defer lock.Release()
 	h, headTree, err := r.headTree()
 	if err != nil {

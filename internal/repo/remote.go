@@ -226,6 +226,7 @@ type FetchResult struct {
 // path), or of every configured remote when spec is empty: objects first
 // (only what is missing), then refs remotes/<name>/<branch>.
 func (r *Repo) Fetch(ctx context.Context, spec string) ([]*FetchResult, error) {
+	defer r.autoRepack(ctx)
 	specs := []string{spec}
 	if spec == "" {
 		specs = r.RemoteNames()
@@ -735,6 +736,7 @@ type DeviceFetch struct {
 // chunks over the other devices that hold or are fetching it, and records
 // it as devices/<owner>/<branch>.
 func (r *Repo) FetchDevice(ctx context.Context, d DeviceFetch) (*FetchResult, error) {
+	defer r.autoRepack(ctx)
 	ref := deviceRef(d.Owner, d.Branch)
 	res := &FetchResult{Remote: d.Src.String(), Refs: map[string]object.ID{ref: d.Commit}}
 	if !object.ValidRefName(ref) {

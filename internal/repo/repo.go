@@ -260,6 +260,17 @@ func (r *Repo) Close() error { return r.Store.Close() }
 // the repository lock.
 var LockWait = 60 * time.Second
 
+// autoRepack merges the store's smallest packs when their sizes no longer
+// form a geometric progression (object.Store.AutoRepack): cheap, bounded,
+// skipped when another process is repacking, and run after the repository
+// lock is released so that it never holds up a commit. Its errors are
+// left for fsck to report: the store is consistent either way.
+func (r *Repo) autoRepack(ctx context.Context) {
+	if ctx.Err() == nil {
+		_, _ = r.Store.AutoRepack(ctx)
+	}
+}
+
 // Lock takes the repository lock that serialises commands which write,
 // then finishes an update of the working tree that a killed process left
 // recorded (see intent.go), so every writer starts from a whole tree.
