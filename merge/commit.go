@@ -3,6 +3,7 @@ package merge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mesh-sync/mesh/object"
@@ -87,6 +88,9 @@ func Commits(ctx context.Context, st Store, sink object.Sink, a, b object.ID, o 
 	if err != nil {
 		return nil, err
 	}
+	if all, tr.Tree, err = dropRedundantCopies(st, sink, tr.Tree, all); err != nil {
+		return nil, err
+	}
 	parents := []object.ID{a, b}
 	sortIDs(parents)
 	t := ca.Time
@@ -151,6 +155,65 @@ func openAfter(st Reader, cache *CachedCommits, a, b object.ID, tr *TreeResult) 
 	}
 	sortConflicts(all)
 	return all, nil
+}
+
+// dropRedundantCopies removes, from the merged tree and the list, conflict
+// copies that keep nothing: a copy holding the version now at its path,
+// and a copy holding the same version as another copy of that path (the
+// one with the smaller name stays). Merges in different orders can carry
+// such copies in from both sides; each version is then kept once.
+func dropRedundantCopies(st Reader, sink object.Sink, tree object.ID, all []object.Conflict) ([]object.Conflict, object.ID, error) {
+	lookup := func(p string) (*object.Entry, error) {
+		e, err := object.Lookup(st, tree, p)
+		if errors.Is(err, object.ErrNotFound) || errors.Is(err, object.ErrPathNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &e, nil
+	}
+	removed := map[string]*object.Entry{}
+	kept := map[string]string{} // path and content of a copy -> its name
+	for _, k := range all { // sorted by path and copy name
+		if k.Copy == "" {
+			continue
+		}
+		ce, err := lookup(k.Copy)
+		if err != nil {
+			return nil, object.ZeroID, err
+		}
+		pe, err := lookup(k.Path)
+		if err != nil {
+			return nil, object.ZeroID, err
+		}
+		if ce == nil {
+			continue
+		}
+		key := k.Path + "\x00" + ce.Kind.String() + ce.ID.String()
+		switch other, dup := kept[key]; {
+		case same(pe, ce):
+			removed[k.Copy] = nil
+		case dup && other != k.Copy:
+			removed[k.Copy] = nil
+		default:
+			kept[key] = k.Copy
+		}
+	}
+	if len(removed) == 0 {
+		return all, tree, nil
+	}
+	nt, err := editTree(st, sink, tree, removed)
+	if err != nil {
+		return nil, object.ZeroID, err
+	}
+	var out []object.Conflict
+	for _, k := range all {
+		if _, gone := removed[k.Copy]; !gone || k.Copy == "" {
+			out = append(out, k)
+		}
+	}
+	return out, nt, nil
 }
 
 // Heads merges any number of heads one at a time in ID order, so the final

@@ -462,3 +462,49 @@ func BenchmarkBasesStore(b *testing.B) {
 		}
 	}
 }
+
+// TestDropRedundantCopies: a copy holding the version now at its path, or
+// the same version as another copy of the path, is removed with its
+// record; a copy with a version kept nowhere else stays.
+func TestDropRedundantCopies(t *testing.T) {
+	f := newFixture(t)
+	c := f.commit(files{
+		"d/t.txt":              "A\n",
+		"d/t.conflict-x-1.txt": "A\n", // the version at the path
+		"d/t.conflict-y-2.txt": "B\n",
+		"d/t.conflict-z-3.txt": "B\n", // the same as y's
+		"d/t.conflict-w-4.txt": "C\n",
+	}, "dev", 100)
+	cm, _ := f.st.ReadCommit(c)
+	var all []object.Conflict
+	for _, cp := range []string{"d/t.conflict-w-4.txt", "d/t.conflict-x-1.txt", "d/t.conflict-y-2.txt", "d/t.conflict-z-3.txt"} {
+		all = append(all, object.Conflict{Path: "d/t.txt", Copy: cp})
+	}
+	sortConflicts(all)
+	batch := f.st.NewBatch()
+	out, tree, err := dropRedundantCopies(f.st, batch, cm.Tree, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, k := range out {
+		left = append(left, k.Copy)
+	}
+	if strings.Join(left, " ") != "d/t.conflict-w-4.txt d/t.conflict-y-2.txt" {
+		t.Fatalf("records left: %v", left)
+	}
+	b := f.st.NewBatch()
+	got := f.read(func() object.ID {
+		id, _ := b.Put(object.TypeCommit, (&object.Commit{Tree: tree, Device: "dev", Author: "a", Time: 1, Message: "m"}).Encode())
+		if err := b.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}())
+	if len(got) != 3 || got["d/t.txt"] != "A\n" || got["d/t.conflict-y-2.txt"] != "B\n" || got["d/t.conflict-w-4.txt"] != "C\n" {
+		t.Fatalf("tree holds %v", got)
+	}
+}
