@@ -54,6 +54,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
+	s.verifyIndexes()
 	rep := &FsckReport{}
 	s.mu.RLock()
 	packs := append([]*packFile(nil), s.packs...)

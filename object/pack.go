@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -84,6 +85,11 @@ type packFile struct {
 	rw      sync.RWMutex
 	gone    bool
 	retired time.Time
+
+	// raw is the whole index file as mapped (nil for a pack this process
+	// wrote); verified is set once its checksum was checked.
+	raw      []byte
+	verified atomic.Bool
 }
 
 // errPackGone is the kind of error for a read from a pack that a repack
@@ -125,7 +131,7 @@ func (p *packFile) retire(now time.Time) {
 func (p *packFile) unmap() {
 	p.rw.Lock()
 	defer p.rw.Unlock()
-	p.idx, p.n = nil, 0
+	p.idx, p.n, p.raw = nil, 0, nil
 	p.mapped.Close()
 	p.mapped = nil
 }
@@ -288,21 +294,36 @@ func encodeIndex(entries []idxEntry) []byte {
 	return append(b, sum[:]...)
 }
 
-// openIndex checks an index file's checksum and length and returns the
-// pack it describes; entries are validated by check (fsck) and on read.
+// openIndex checks an index file's length and returns the pack it
+// describes. Its checksum is checked later (verifyChecksum), on the first
+// lookup that misses or by fsck: a command that finds everything it looks
+// for reads only the index pages its lookups touch, and every object read
+// is checked against its ID anyway.
 func openIndex(name, path string, b []byte, packSize int64) (*packFile, error) {
 	if len(b) < 12+32 || string(b[:8]) != indexMagic {
 		return nil, fmt.Errorf("not a mesh pack index: %w", ErrCorrupt)
 	}
-	body, sum := b[:len(b)-32], b[len(b)-32:]
-	if got := blake3.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, fmt.Errorf("index checksum mismatch: %w", ErrCorrupt)
-	}
+	body := b[:len(b)-32]
 	n := int(binary.BigEndian.Uint32(body[8:12]))
 	if len(body) != 12+n*idxEntrySize {
 		return nil, fmt.Errorf("index length does not match its %d entries: %w", n, ErrCorrupt)
 	}
-	return &packFile{name: name, path: path, size: packSize, idx: body[12:], n: n}, nil
+	return &packFile{name: name, path: path, size: packSize, idx: body[12:], n: n, raw: b}, nil
+}
+
+// verifyChecksum checks the index file's BLAKE3 checksum, once.
+func (p *packFile) verifyChecksum() error {
+	p.rw.RLock()
+	defer p.rw.RUnlock()
+	if p.raw == nil || p.verified.Load() {
+		return nil
+	}
+	body, sum := p.raw[:len(p.raw)-32], p.raw[len(p.raw)-32:]
+	if got := blake3.Sum256(body); !bytes.Equal(got[:], sum) {
+		return fmt.Errorf("index checksum mismatch: %w", ErrCorrupt)
+	}
+	p.verified.Store(true)
+	return nil
 }
 
 // scan reads the pack from start to end and checks that its own headers

@@ -32,10 +32,12 @@ type IndexProblem struct {
 
 // IndexProblems lists the packs of the store whose index is missing or
 // damaged: their objects are not seen until RebuildIndexes. Damaged
-// indexes are the ones the store's loading set aside (refresh checks
-// every index's checksum once), so nothing is read twice.
+// indexes are the ones whose checksum does not match (each is checked
+// once per process), so nothing is read twice.
 func (s *Store) IndexProblems() []IndexProblem {
+	s.load()
 	s.refresh()
+	s.verifyIndexes()
 	var out []IndexProblem
 	for _, name := range s.PacksWithoutIndex() {
 		out = append(out, IndexProblem{Pack: name, Err: "no index"})

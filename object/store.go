@@ -271,15 +271,50 @@ func (s *Store) lookup(id ID) (location, bool) {
 	if loc, ok := s.find(id); ok {
 		return loc, true
 	}
+	// A miss: another process may have written the object since, or an
+	// index may be damaged so that a lookup passes over it.
+	s.verifyIndexes()
 	if s.refresh() != nil {
 		return location{}, false
 	}
 	return s.find(id)
 }
 
+// verifyIndexes checks the checksum of every index not checked yet, and
+// sets aside (see IndexProblems) the packs whose index is damaged.
+func (s *Store) verifyIndexes() {
+	s.mu.RLock()
+	var todo []*packFile
+	for _, p := range s.packs {
+		if p.raw != nil && !p.verified.Load() {
+			todo = append(todo, p)
+		}
+	}
+	s.mu.RUnlock()
+	var bad []*packFile
+	for _, p := range todo {
+		if err := p.verifyChecksum(); err != nil {
+			bad = append(bad, p)
+			s.markUnseen(p.name, err.Error())
+		}
+	}
+	if len(bad) > 0 {
+		s.dropPacks(bad...)
+		s.mu.Lock()
+		for _, p := range bad {
+			s.known[p.name] = true // not loaded again until repaired
+		}
+		s.mu.Unlock()
+	}
+}
+
 // Has reports whether the store holds id.
 func (s *Store) Has(id ID) bool {
 	s.load()
+	if _, ok := s.find(id); ok {
+		return true
+	}
+	s.verifyIndexes()
 	_, ok := s.find(id)
 	return ok
 }
