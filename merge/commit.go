@@ -175,7 +175,8 @@ func dropRedundantCopies(st Reader, sink object.Sink, tree object.ID, all []obje
 	}
 	removed := map[string]*object.Entry{}
 	kept := map[string]string{} // path and content of a copy -> its name
-	for _, k := range all { // sorted by path and copy name
+	// all is sorted by path and copy name.
+	for _, k := range all {
 		if k.Copy == "" {
 			continue
 		}
