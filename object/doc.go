@@ -45,7 +45,11 @@
 // (*.idx); both formats are described in pack.go. A Batch writes a pack to
 // a temporary file, fsyncs it and its index, renames both into place and
 // fsyncs the folder; a pack is never modified afterwards, and gc writes a
-// new pack of what it keeps before it deletes old ones. Refs are files
+// new pack of what it keeps before it deletes old ones. Repack (repack.go)
+// merges small packs so that their sizes stay a factor-2 progression,
+// about log2 of the store's size in packs, copying and checking every
+// object before a record of what it replaces is written and the old
+// packs are deleted; one repack or gc at a time holds objects/repack.lock. Refs are files
 // under refs/ holding an ID; HEAD is "ref: heads/<branch>" or an ID. Each
 // ref move appends a line "old new unix-time message #crc32" to its
 // reflog under logs/, so any earlier head is recoverable and a damaged

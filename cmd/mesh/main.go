@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -62,6 +63,16 @@ func main() {
 	// stream through pooled buffers, well under 150 MiB.
 	debug.SetGCPercent(400)
 	debug.SetMemoryLimit(96 << 20)
+	// MESH_CPUPROFILE=FILE writes a CPU profile of the command (go tool
+	// pprof FILE), for finding where time goes in a real deployment.
+	if path := os.Getenv("MESH_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			code := run(os.Args, os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

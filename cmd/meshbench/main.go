@@ -44,28 +44,51 @@ type bench struct {
 	size       int64
 	link       string
 	keep       bool // leave the scratch directories (and the labs' logs)
-	rows       []row
-	env        []string
+	// historyCommits is the last checkpoint of the history scenario.
+	historyCommits int
+	rows           []row
+	env            []string
 }
 
-func main() {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,gitimport,cluster,fanout,gossip256,artifact,restart,hostile,artifactlab,fanoutlab,restartlab; the labs need root and are run only when named)")
+func main() { os.Exit(benchMain()) }
+
+// failure is how check stops a scenario: run recovers it, records the
+// scenario as failed and goes on with the next, so a failure never costs
+// the other results or leaves the scratch directory behind.
+type failure struct{ err error }
+
+func benchMain() (code int) {
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,history,gitimport,cluster,fanout,gossip256,artifact,restart,hostile; run only when named: history100k, and artifactlab,fanoutlab,restartlab, which need root)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	prebuilt := flag.String("mesh", "", "time this mesh binary instead of building one from this checkout (an A/B run against another build)")
 	asJSON := flag.Bool("json", false, "print results as JSON")
+	historyCommits := flag.Int("history", 1000, "history: the number of commits of its last checkpoint (after 100 and 1,000); 10000 for the issue's target")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("", "meshbench-")
-	check(err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshbench:", err)
+		return 1
+	}
 	if !*keep {
 		defer os.RemoveAll(work)
 	} else {
 		fmt.Fprintln(os.Stderr, "scratch directory:", work)
 	}
-	b := &bench{work: work, runs: *runs, size: *size, link: *link, keep: *keep}
+	defer func() {
+		switch r := recover().(type) {
+		case nil:
+		case failure: // setup failed before any scenario
+			fmt.Fprintln(os.Stderr, "meshbench:", r.err)
+			code = 1
+		default:
+			panic(r)
+		}
+	}()
+	b := &bench{work: work, runs: *runs, size: *size, link: *link, keep: *keep, historyCommits: *historyCommits}
 	b.env = append(os.Environ(), "RESTIC_PASSWORD=meshbench", "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b", "MESH_AUTHOR=bench")
 	// A static build, as mesh ships: cgo (pulled in through os/user by a
 	// dependency) only adds dynamic-loader time to every command's start.
@@ -85,11 +108,24 @@ func main() {
 			want[s] = true
 		}
 	}
+	failed := 0
 	run := func(name string, f func()) {
-		if len(want) == 0 || want[name] {
-			fmt.Fprintln(os.Stderr, "scenario", name, "…")
-			f()
+		if len(want) > 0 && !want[name] {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "scenario", name, "…")
+		defer func() {
+			switch r := recover().(type) {
+			case nil:
+			case failure:
+				failed++
+				fmt.Fprintf(os.Stderr, "scenario %s failed: %v\n", name, r.err)
+				b.add(row{Scenario: name, Target: "FAILED", Note: firstLine(r.err.Error())})
+			default:
+				panic(r)
+			}
+		}()
+		f()
 	}
 	run("bigfile", b.bigFile)
 	run("pull", b.pullBigFile)
@@ -106,6 +142,7 @@ func main() {
 	run("restore", func() { b.restore(goTree) })
 	run("merge", func() { b.mergeBranches(goTree) })
 	run("pullgo", func() { b.pullGoTree(goTree) })
+	run("history", b.history)
 	run("gitimport", b.gitImport)
 	run("cluster", b.cluster)
 	run("fanout", b.fanoutLoopback)
@@ -113,6 +150,9 @@ func main() {
 	run("artifact", b.artifact)
 	run("restart", b.restartLoopback)
 	run("hostile", b.hostile)
+	if want["history100k"] { // minutes of generating and gc: only when named
+		run("history100k", b.bigHistory)
+	}
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)
 	}
@@ -127,16 +167,26 @@ func main() {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		check(enc.Encode(b.rows))
-		return
+	} else {
+		b.print()
 	}
-	b.print()
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "meshbench: %d scenario(s) failed; the table holds every one that completed\n", failed)
+		return 1
+	}
+	return 0
 }
 
+// check stops the scenario in progress when err is set (see failure).
 func check(err error) {
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshbench:", err)
-		os.Exit(1)
+		panic(failure{err})
 	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 // time runs a command in dir and measures it; output is discarded unless

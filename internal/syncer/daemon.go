@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -26,6 +28,9 @@ var GossipQuiet = 150 * time.Millisecond
 // Rejoin is how often a daemon runs a round anyway (devices it lost are
 // dialed again on their own backoff, see rejoin).
 var Rejoin = 10 * time.Second
+
+// idleRepackMax bounds what one idle-time repack rewrites.
+const idleRepackMax = 256 << 20
 
 // Run syncs until ctx ends: a round when gossip brings a newer head, when
 // the folder has been quiet for Debounce after a change, and every Rejoin.
@@ -68,6 +73,29 @@ func (s *Session) Run(ctx context.Context) error {
 	defer tick.Stop()
 	retry := time.NewTicker(RetryMin)
 	defer retry.Stop()
+	// Idle-time repack: the geometric merges that commits and fetches
+	// leave for later (they merge at most 32 MiB), in the background so
+	// that rounds go on; skipped while one runs. Each pass rewrites at
+	// most idleRepackMax, so a large store gets there in steps instead of
+	// one long burst of disk writes.
+	var repacks sync.WaitGroup
+	defer repacks.Wait()
+	var repacking atomic.Bool
+	repack := func() {
+		if !repacking.CompareAndSwap(false, true) {
+			return
+		}
+		repacks.Add(1)
+		go func() {
+			defer repacks.Done()
+			defer repacking.Store(false)
+			if res, err := s.Repo.Store.Repack(ctx, false, true, idleRepackMax); err != nil && ctx.Err() == nil {
+				s.Log.Warn("Repack failed", "error", err)
+			} else if err == nil && res.PacksMerged > 0 {
+				s.Log.Info("Repacked", "packsMerged", res.PacksMerged, "packs", res.PacksAfter, "bytes", res.Bytes)
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,6 +146,7 @@ func (s *Session) Run(ctx context.Context) error {
 			s.rejoin()
 		case <-tick.C:
 			round("timer")
+			repack()
 		}
 	}
 }
