@@ -295,10 +295,10 @@ func encodeIndex(entries []idxEntry) []byte {
 }
 
 // openIndex checks an index file's length and returns the pack it
-// describes. Its checksum is checked later (verifyChecksum), on the first
-// lookup that misses or by fsck: a command that finds everything it looks
-// for reads only the index pages its lookups touch, and every object read
-// is checked against its ID anyway.
+// describes. Its checksum is checked later (verifyChecksum): before a read
+// reports an object missing, and by fsck, gc and repack. A command that
+// finds what it looks for reads only the index pages its lookups touch,
+// and every object read is checked against its ID anyway.
 func openIndex(name, path string, b []byte, packSize int64) (*packFile, error) {
 	if len(b) < 12+32 || string(b[:8]) != indexMagic {
 		return nil, fmt.Errorf("not a mesh pack index: %w", ErrCorrupt)

@@ -172,6 +172,10 @@ func (s *Store) markUnseen(name, why string) {
 // notFound is the error for an object the store does not hold: when a
 // pack could not be loaded, it may be there, and the error says so.
 func (s *Store) notFound(id ID) error {
+	// Before saying an object is missing, make sure no damaged index hid
+	// it (checked once per pack and process; the common path, finding
+	// what it looks for, never pays for it).
+	s.verifyIndexes()
 	s.mu.RLock()
 	n := len(s.unseen)
 	s.mu.RUnlock()
@@ -271,9 +275,7 @@ func (s *Store) lookup(id ID) (location, bool) {
 	if loc, ok := s.find(id); ok {
 		return loc, true
 	}
-	// A miss: another process may have written the object since, or an
-	// index may be damaged so that a lookup passes over it.
-	s.verifyIndexes()
+	// A miss: another process may have written the object since.
 	if s.refresh() != nil {
 		return location{}, false
 	}
@@ -311,10 +313,6 @@ func (s *Store) verifyIndexes() {
 // Has reports whether the store holds id.
 func (s *Store) Has(id ID) bool {
 	s.load()
-	if _, ok := s.find(id); ok {
-		return true
-	}
-	s.verifyIndexes()
 	_, ok := s.find(id)
 	return ok
 }
