@@ -296,7 +296,8 @@ func encodeIndex(entries []idxEntry) []byte {
 
 // openIndex checks an index file's length and returns the pack it
 // describes. Its checksum is checked later (verifyChecksum): before a read
-// reports an object missing, and by fsck, gc and repack. A command that
+// reports an object missing, and by fsck and gc (a repack checks each
+// object it copies instead). A command that
 // finds what it looks for reads only the index pages its lookups touch,
 // and every object read is checked against its ID anyway.
 func openIndex(name, path string, b []byte, packSize int64) (*packFile, error) {

@@ -107,7 +107,6 @@ func (s *Store) repackLocked(ctx context.Context, all bool, limit int64) (*Repac
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
-	s.verifyIndexes() // a damaged index is left to fsck --repair
 	s.mu.RLock()
 	packs := append([]*packFile(nil), s.packs...)
 	s.mu.RUnlock()

@@ -26,8 +26,7 @@ func (b *bench) history() {
 		checkpoints = append(checkpoints, b.historyCommits)
 	}
 	m, g := filepath.Join(b.work, "history-mesh"), filepath.Join(b.work, "history-git")
-	defer os.RemoveAll(m)
-	defer os.RemoveAll(g)
+	defer b.remove(m, g)
 	for _, d := range []string{m, g} {
 		check(os.MkdirAll(d, 0o755))
 		for i := 0; i < 100; i++ {
@@ -105,6 +104,15 @@ func (b *bench) alternate(scenario, target string, mesh func() measurement, othe
 		Note: fmt.Sprintf("min %s vs %s, %d alternating runs each", secs(ms[0].Wall), secs(os[0].Wall), len(ms))})
 }
 
+// remove deletes a scenario's folders, unless -keep asks to leave them.
+func (b *bench) remove(dirs ...string) {
+	if !b.keep {
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}
+}
+
 // sizeOf is the bytes of the files under dir.
 func sizeOf(dir string) string {
 	_, n := countTree(dir)
@@ -119,8 +127,7 @@ func sizeOf(dir string) string {
 func (b *bench) bigHistory() {
 	const n = 100_000
 	big, fresh := filepath.Join(b.work, "history100k"), filepath.Join(b.work, "history-fresh")
-	defer os.RemoveAll(big)
-	defer os.RemoveAll(fresh)
+	defer b.remove(big, fresh)
 	for _, d := range []string{big, fresh} {
 		check(os.MkdirAll(d, 0o755))
 	}
