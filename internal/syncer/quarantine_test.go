@@ -128,8 +128,13 @@ func TestPoisonedHeadIsRefused(t *testing.T) {
 		if n := strings.Count(d.log.String(), "Refused a device's head"); n < 1 || n > 3 {
 			t.Errorf("%s logged the refusal %d times", d.dir, n)
 		}
-		if strings.Contains(d.log.String(), "Sync round failed") {
-			t.Errorf("%s: a round failed:\n%s", d.dir, d.log.String())
+		// A round may fail because the test's own edit landed while it
+		// ran (the next round commits it); none may fail for any other
+		// reason, such as the poisoned head.
+		for _, l := range strings.Split(d.log.String(), "\n") {
+			if strings.Contains(l, "Sync round failed") && !strings.Contains(l, "uncommitted changes in the way") {
+				t.Errorf("%s: a round failed:\n%s", d.dir, d.log.String())
+			}
 		}
 	}
 }
