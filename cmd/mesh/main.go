@@ -73,6 +73,16 @@ func main() {
 			os.Exit(code)
 		}
 	}
+	// MESH_MEMPROFILE=FILE writes what the command allocated (go tool
+	// pprof -sample_index=alloc_space FILE).
+	if path := os.Getenv("MESH_MEMPROFILE"); path != "" {
+		code := run(os.Args, os.Stdout, os.Stderr)
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
