@@ -318,7 +318,9 @@ func (s *Store) Has(id ID) bool {
 }
 
 // each calls f for every object of every pack; an object stored in two
-// packs is seen twice.
+// packs is seen twice. f must not read from the store: each holds a
+// pack's read lock while it lists it, and a retire waiting for it would
+// block a nested read.
 func (s *Store) each(f func(ID, location)) {
 	s.mu.RLock()
 	packs := append([]*packFile(nil), s.packs...)
