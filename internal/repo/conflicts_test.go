@@ -60,18 +60,7 @@ func convergeAll(t *testing.T, repos []*Repo) object.ID {
 	}
 	var end []object.ID
 	for _, x := range repos {
-		for _, y := range repos {
-			if x != y {
-				if _, err := x.Fetch(ctx, y.Root); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		res, err := x.Converge(ctx, heads, MergeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		end = append(end, res.ID)
+		end = append(end, fetchAndConverge(t, x, repos, heads))
 	}
 	for _, e := range end[1:] {
 		if e != end[0] {
@@ -79,6 +68,24 @@ func convergeAll(t *testing.T, repos []*Repo) object.ID {
 		}
 	}
 	return end[0]
+}
+
+// fetchAndConverge has x fetch every other repository and converge on
+// heads, as a daemon's round does; it returns x's new head.
+func fetchAndConverge(t *testing.T, x *Repo, repos []*Repo, heads []object.ID) object.ID {
+	t.Helper()
+	for _, y := range repos {
+		if x != y {
+			if _, err := x.Fetch(ctx, y.Root); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	res, err := x.Converge(ctx, heads, MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
 }
 
 // copiesIn lists the conflict copies in a working tree.

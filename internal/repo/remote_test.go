@@ -137,18 +137,7 @@ func TestConvergeIsOrderFree(t *testing.T) {
 	}
 	var results []object.ID
 	for _, x := range repos {
-		for _, y := range repos {
-			if x != y {
-				if _, err := x.Fetch(ctx, y.Root); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		res, err := x.Converge(ctx, heads, MergeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		results = append(results, res.ID)
+		results = append(results, fetchAndConverge(t, x, repos, heads))
 		for i := range repos {
 			if read(t, x, "f"+string(rune('a'+i))) != "from device\n" {
 				t.Fatalf("a device lost file f%c", 'a'+i)
