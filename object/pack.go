@@ -82,8 +82,10 @@ type packFile struct {
 	// rw guards the open file and the mapped index against retire and
 	// unmap: a read in progress finishes before the pack is closed, and
 	// one that comes later gets errPackGone and looks again.
-	rw      sync.RWMutex
-	gone    bool
+	rw   sync.RWMutex
+	gone bool
+	// retired is when the store dropped the pack (guarded by the store's
+	// mutex).
 	retired time.Time
 
 	// raw is the whole index file as mapped (nil for a pack this process
@@ -117,10 +119,10 @@ func (p *packFile) readAt(b []byte, off int64) error {
 // retire closes the pack's file once reads in progress are done; its
 // index stays mapped (a lookup that already found it may still ask it)
 // until unmap.
-func (p *packFile) retire(now time.Time) {
+func (p *packFile) retire() {
 	p.rw.Lock()
 	defer p.rw.Unlock()
-	p.gone, p.retired = true, now
+	p.gone = true
 	if p.f != nil {
 		p.f.Close()
 		p.f = nil

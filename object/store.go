@@ -213,6 +213,7 @@ func (s *Store) dropPacks(ps ...*packFile) {
 	for _, p := range s.packs {
 		if gone[p] {
 			delete(s.known, p.name)
+			p.retired = now
 			s.retired = append(s.retired, p)
 		} else {
 			kept = append(kept, p)
@@ -231,7 +232,7 @@ func (s *Store) dropPacks(ps ...*packFile) {
 	s.retired = live
 	s.mu.Unlock()
 	for _, p := range ps {
-		p.retire(now)
+		p.retire()
 	}
 	for _, p := range stale {
 		p.unmap()
