@@ -319,7 +319,12 @@ func (m *treeMerge) files(p, name string, b, w, l *object.Entry, out map[string]
 		return nil, err
 	}
 	if wc != nil && lc != nil && (b == nil || bc != nil) && !IsBinary(bc) && !IsBinary(wc) && !IsBinary(lc) {
-		r := Text(bc, wc, lc, TextOptions{Ours: m.origin(m.w, p, w.ID).label(), Base: "base", Theirs: m.origin(m.l, p, l.ID).label()})
+		r := Text(bc, wc, lc, TextOptions{})
+		if r.Conflicts > 0 && m.o.Markers {
+			// Only markers show the labels: finding the device behind a
+			// side that is a merge walks history, so it waits until then.
+			r = Text(bc, wc, lc, TextOptions{Ours: m.origin(m.w, p, w.ID).label(), Base: "base", Theirs: m.origin(m.l, p, l.ID).label()})
+		}
 		if r.Conflicts == 0 || m.o.Markers {
 			id, err := m.writeFile(r.Merged)
 			if err != nil {
