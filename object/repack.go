@@ -205,16 +205,8 @@ func (s *Store) checkStored(e idxEntry, stored []byte) error {
 	if !e.typ.Valid() || e.comp > compZstd || e.raw > maxChunkLen {
 		return fmt.Errorf("index entry out of bounds: %w", ErrCorrupt)
 	}
-	raw := stored
-	if e.comp == compZstd {
-		s.initCodecs()
-		var err error
-		if raw, err = s.dec.DecodeAll(stored, make([]byte, 0, e.raw)); err != nil {
-			return fmt.Errorf("cannot decompress: %v: %w", err, ErrCorrupt)
-		}
-	}
-	if uint32(len(raw)) != e.raw || Hash(e.typ, raw) != e.id {
-		return fmt.Errorf("content does not match its ID: %w", ErrCorrupt)
+	if _, why := s.expand(e.id, e.typ, e.comp, e.raw, stored); why != "" {
+		return fmt.Errorf("%s: %w", why, ErrCorrupt)
 	}
 	return nil
 }

@@ -376,22 +376,32 @@ func (s *Store) read(id ID, loc location) (Type, []byte, error) {
 		}
 		return 0, nil, fmt.Errorf("read object %s from pack %s: %w", id.Short(), loc.pack.name[:12], err)
 	}
-	raw := stored
-	if loc.comp == compZstd {
-		s.initCodecs()
-		var err error
-		raw, err = s.dec.DecodeAll(stored, make([]byte, 0, loc.raw))
-		if err != nil {
-			return 0, nil, corrupt("cannot decompress: " + err.Error())
-		}
-	}
-	if uint32(len(raw)) != loc.raw {
-		return 0, nil, corrupt(fmt.Sprintf("length %d, index says %d", len(raw), loc.raw))
-	}
-	if Hash(loc.typ, raw) != id {
-		return 0, nil, corrupt("content does not match its ID")
+	raw, why := s.expand(id, loc.typ, loc.comp, loc.raw, stored)
+	if why != "" {
+		return 0, nil, corrupt(why)
 	}
 	return loc.typ, raw, nil
+}
+
+// expand turns an object's stored bytes into its body and checks that the
+// body has the length the index gives and hashes to id; why says what is
+// wrong when it does not.
+func (s *Store) expand(id ID, t Type, comp uint8, rawLen uint32, stored []byte) (raw []byte, why string) {
+	raw = stored
+	if comp == compZstd {
+		s.initCodecs()
+		var err error
+		if raw, err = s.dec.DecodeAll(stored, make([]byte, 0, rawLen)); err != nil {
+			return nil, "cannot decompress: " + err.Error()
+		}
+	}
+	if uint32(len(raw)) != rawLen {
+		return nil, fmt.Sprintf("length %d, index says %d", len(raw), rawLen)
+	}
+	if Hash(t, raw) != id {
+		return nil, "content does not match its ID"
+	}
+	return raw, ""
 }
 
 func (s *Store) getTyped(id ID, want Type) ([]byte, error) {
