@@ -40,7 +40,7 @@ func Lines(b []byte) [][]byte {
 // exactly as git's default (Myers) diff does, so that where lines repeat
 // mesh pairs the same ones git would.
 func Diff(a, b [][]byte) []Op {
-	changes, _, _ := xdiff(a, b)
+	changes := xdiff(a, b)
 	var ops []Op
 	ai, bi := 0, 0
 	for _, c := range changes {

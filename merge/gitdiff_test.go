@@ -332,7 +332,7 @@ func TestDiffAgainstGit(t *testing.T) {
 		pairs = append(pairs, pair{base, ours})
 	}
 	for i, p := range pairs {
-		cs, _, _ := xdiff(Lines(p.a), Lines(p.b))
+		cs := xdiff(Lines(p.a), Lines(p.b))
 		got, want := hunkHeaders(cs), gitHunks(t, git, dir, p.a, p.b)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			for k := range max(len(got), len(want)) {

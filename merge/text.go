@@ -61,18 +61,15 @@ type mhunk struct {
 // show the base). Bytes are kept exactly (CRLF, a missing final newline);
 // conflict markers end their lines as the text around them does.
 func Text(base, ours, theirs []byte, o TextOptions) TextResult {
-	if bytes.Equal(base, ours) || bytes.Equal(ours, theirs) {
-		if bytes.Equal(base, ours) {
-			return TextResult{Merged: append([]byte(nil), theirs...)}
-		}
-		return TextResult{Merged: append([]byte(nil), ours...)}
-	}
-	if bytes.Equal(base, theirs) {
+	switch {
+	case bytes.Equal(base, ours):
+		return TextResult{Merged: append([]byte(nil), theirs...)}
+	case bytes.Equal(base, theirs), bytes.Equal(ours, theirs):
 		return TextResult{Merged: append([]byte(nil), ours...)}
 	}
 	B, O, T := Lines(base), Lines(ours), Lines(theirs)
-	s1, _, _ := xdiff(B, O)
-	s2, _, _ := xdiff(B, T)
+	s1 := xdiff(B, O)
+	s2 := xdiff(B, T)
 	level := levelZealousAlnum
 	if o.Style == StyleDiff3 || o.Style == StyleZDiff3 {
 		// A diff3 conflict shows the base, which refining against the
@@ -201,7 +198,7 @@ func refineConflicts(ms []mhunk, O, T [][]byte) []mhunk {
 			out = append(out, m)
 			continue
 		}
-		sub, _, _ := xdiff(O[m.i1:m.i1+m.chg1], T[m.i2:m.i2+m.chg2])
+		sub := xdiff(O[m.i1:m.i1+m.chg1], T[m.i2:m.i2+m.chg2])
 		if len(sub) == 0 {
 			m.mode = 4
 			out = append(out, m)

@@ -163,13 +163,10 @@ func cleanMultimatch(dis []byte, i, s, e int) bool {
 
 // xsearch holds the Myers search state over the picked lines.
 type xsearch struct {
-	ha1, ha2 []int
-	x, y     *xfile
-	kvd      []int
-	fo, bo   int // offsets of the forward and backward vectors in kvd
-	mxcost   int
-	snakeCnt int
-	heurMin  int
+	x, y   *xfile // their ha are the lines searched
+	kvd    []int
+	fo, bo int // offsets of the forward and backward vectors in kvd
+	mxcost int
 }
 
 type xsplit struct {
@@ -186,7 +183,7 @@ func (s *xsearch) setB(d, v int) { s.kvd[s.bo+d] = v }
 // snake of the forward and backward searches, or, past the cost bounds, a
 // good enough point.
 func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
-	ha1, ha2 := s.ha1, s.ha2
+	ha1, ha2 := s.x.ha, s.y.ha
 	dmin, dmax := off1-lim2, lim1-off2
 	fmid, bmid := off1-off2, lim1-lim2
 	odd := (fmid-bmid)&1 != 0
@@ -221,7 +218,7 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 				i1++
 				i2++
 			}
-			if i1-prev1 > s.snakeCnt {
+			if i1-prev1 > xSnakeCnt {
 				gotSnake = true
 			}
 			s.setF(d, i1)
@@ -255,7 +252,7 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 				i1--
 				i2--
 			}
-			if prev1-i1 > s.snakeCnt {
+			if prev1-i1 > xSnakeCnt {
 				gotSnake = true
 			}
 			s.setB(d, i1)
@@ -270,7 +267,7 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 
 		// Past the heuristic threshold, a diagonal far along and ending
 		// in a long enough snake is taken as the cut.
-		if gotSnake && ec > s.heurMin {
+		if gotSnake && ec > xHeurMinCost {
 			best, sp := 0, xsplit{}
 			for d := fmax; d >= fmin; d -= 2 {
 				dd := d - fmid
@@ -281,10 +278,10 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 				i2 := i1 - d
 				v := (i1 - off1) + (i2 - off2) - dd
 				if v > xKHeur*ec && v > best &&
-					off1+s.snakeCnt <= i1 && i1 < lim1 &&
-					off2+s.snakeCnt <= i2 && i2 < lim2 {
+					off1+xSnakeCnt <= i1 && i1 < lim1 &&
+					off2+xSnakeCnt <= i2 && i2 < lim2 {
 					for k := 1; ha1[i1-k] == ha2[i2-k]; k++ {
-						if k == s.snakeCnt {
+						if k == xSnakeCnt {
 							best = v
 							sp.i1, sp.i2 = i1, i2
 							break
@@ -305,10 +302,10 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 				i2 := i1 - d
 				v := (lim1 - i1) + (lim2 - i2) - dd
 				if v > xKHeur*ec && v > best &&
-					off1 < i1 && i1 <= lim1-s.snakeCnt &&
-					off2 < i2 && i2 <= lim2-s.snakeCnt {
+					off1 < i1 && i1 <= lim1-xSnakeCnt &&
+					off2 < i2 && i2 <= lim2-xSnakeCnt {
 					for k := 0; ha1[i1+k] == ha2[i2+k]; k++ {
-						if k == s.snakeCnt-1 {
+						if k == xSnakeCnt-1 {
 							best = v
 							sp.i1, sp.i2 = i1, i2
 							break
@@ -358,7 +355,7 @@ func (s *xsearch) split(off1, lim1, off2, lim2 int, needMin bool) xsplit {
 // splitting it recursively.
 func (s *xsearch) compare(off1, lim1, off2, lim2 int, needMin bool) {
 	for {
-		ha1, ha2 := s.ha1, s.ha2
+		ha1, ha2 := s.x.ha, s.y.ha
 		for off1 < lim1 && off2 < lim2 && ha1[off1] == ha2[off2] {
 			off1++
 			off2++
@@ -388,23 +385,22 @@ func (s *xsearch) compare(off1, lim1, off2, lim2 int, needMin bool) {
 
 // xdiff computes the changed lines of a and b as git's Myers diff does,
 // slides them as git does, and returns the changes in order.
-func xdiff(a, b [][]byte) ([]xchange, *xfile, *xfile) {
+func xdiff(a, b [][]byte) []xchange {
 	x, y := xprepare(a, b)
 	n1, n2 := len(x.ha), len(y.ha)
 	ndiags := n1 + n2 + 3
 	s := &xsearch{
-		ha1: x.ha, ha2: y.ha, x: x, y: y,
-		kvd:      make([]int, 2*ndiags+2),
-		fo:       n2 + 1,
-		bo:       ndiags + n2 + 1,
-		mxcost:   max(bogosqrt(ndiags), xMaxCostMin),
-		snakeCnt: xSnakeCnt,
-		heurMin:  xHeurMinCost,
+		x:      x,
+		y:      y,
+		kvd:    make([]int, 2*ndiags+2),
+		fo:     n2 + 1,
+		bo:     ndiags + n2 + 1,
+		mxcost: max(bogosqrt(ndiags), xMaxCostMin),
 	}
 	s.compare(0, n1, 0, n2, false)
 	compact(x, y)
 	compact(y, x)
-	return script(x, y), x, y
+	return script(x, y)
 }
 
 // group is a run of changed lines [start,end) in one file.
