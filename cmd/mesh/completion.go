@@ -36,15 +36,116 @@ func docCommands(st *state, app *cli.App) []*cli.Command {
 			Name:  "man",
 			Usage: "print mesh's manual page (roff), e.g. mesh man > /usr/local/share/man/man1/mesh.1",
 			Action: action(st, func(c *cli.Context) error {
-				page, err := app.ToManWithSection(1)
-				if err != nil {
-					return err
-				}
-				_, err = io.WriteString(st.stdout, page)
-				return err
+				writeMan(st.stdout, app)
+				return nil
 			}),
 		},
 	}
+}
+
+// writeMan writes mesh's manual page in roff (man(7)) from the command
+// definitions. mesh writes it itself rather than through urfave/cli's
+// markdown-to-roff generator so that the binary need not link (and
+// initialize, on every command) a markdown library: release builds use
+// the urfave_cli_no_docs tag.
+func writeMan(w io.Writer, app *cli.App) {
+	fmt.Fprintf(w, ".TH MESH 1 \"\" \"mesh %s\" \"User Commands\"\n.SH NAME\nmesh \\- %s\n", roff(app.Version), roff(app.Usage))
+	fmt.Fprint(w, ".SH SYNOPSIS\n.B mesh\n[\\fB\\-C\\fR \\fIDIR\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]\n")
+	if app.Description != "" {
+		fmt.Fprintf(w, ".SH DESCRIPTION\n%s\n", roffText(app.Description))
+	}
+	fmt.Fprint(w, ".SH GLOBAL OPTIONS\n")
+	manFlags(w, app.Flags)
+	fmt.Fprint(w, ".SH COMMANDS\n")
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden {
+				continue
+			}
+			path := strings.TrimSpace(prefix + " " + c.Name)
+			fmt.Fprintf(w, ".SS \"mesh %s\"\n", roff(path))
+			if c.ArgsUsage != "" {
+				fmt.Fprintf(w, ".B mesh %s\n%s\n.PP\n", roff(path), roff(c.ArgsUsage))
+			}
+			if len(c.Aliases) > 0 {
+				fmt.Fprintf(w, "Also: %s.\n.PP\n", roff(strings.Join(c.Aliases, ", ")))
+			}
+			fmt.Fprintf(w, "%s\n", roffText(c.Usage))
+			if c.Description != "" {
+				fmt.Fprintf(w, ".PP\n%s\n", roffText(c.Description))
+			}
+			manFlags(w, c.Flags)
+			walk(path, c.Subcommands)
+		}
+	}
+	walk("", app.Commands)
+}
+
+// manFlags lists flags as a roff tagged paragraph each: names, value
+// placeholder, usage and default.
+func manFlags(w io.Writer, flags []cli.Flag) {
+	for _, f := range flags {
+		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
+			continue
+		}
+		var names []string
+		for _, n := range f.Names() {
+			dash := "\\-\\-"
+			if len(n) == 1 {
+				dash = "\\-"
+			}
+			names = append(names, "\\fB"+dash+roff(n)+"\\fR")
+		}
+		head, usage := strings.Join(names, ", "), ""
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			placeholder, u := usagePlaceholder(d.GetUsage())
+			usage = u
+			if d.TakesValue() {
+				head += " \\fI" + roff(placeholder) + "\\fR"
+				if def := d.GetDefaultText(); def != "" {
+					usage += " (default: " + def + ")"
+				} else if v := d.GetValue(); v != "" && v != `""` {
+					usage += " (default: " + v + ")"
+				}
+			}
+		}
+		fmt.Fprintf(w, ".TP\n%s\n%s\n", head, roffText(usage))
+	}
+}
+
+// usagePlaceholder splits a flag's usage as urfave/cli's help does: a
+// `WORD` in backquotes names the flag's value (and loses its quotes);
+// without one the value is VALUE.
+func usagePlaceholder(usage string) (string, string) {
+	if i := strings.IndexByte(usage, '`'); i >= 0 {
+		if j := strings.IndexByte(usage[i+1:], '`'); j >= 0 {
+			name := usage[i+1 : i+1+j]
+			return name, usage[:i] + name + usage[i+2+j:]
+		}
+	}
+	return "VALUE", usage
+}
+
+// roff escapes text for use inside a roff line: backslashes and
+// hyphens (which roff would otherwise typeset as hyphenation points).
+func roff(s string) string {
+	return strings.NewReplacer(`\`, `\e`, "-", `\-`, "\n", " ").Replace(s)
+}
+
+// roffText escapes a paragraph: roff() for each line, and a line that
+// starts with a period or quote is guarded so roff does not read it as
+// a request.
+func roffText(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		l = strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(l)
+		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {
+			l = `\&` + l
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
 }
 
 // cmdNode is a command for completion: its path ("remote add"), words

@@ -305,11 +305,11 @@ func TestCompletionAndMan(t *testing.T) {
 	fish := out("completion", "fish")
 	zsh := out("completion", "zsh")
 	man := out("man")
-	if !strings.HasPrefix(zsh, "#compdef mesh") || !strings.Contains(man, ".TH mesh 1") {
+	if !strings.HasPrefix(zsh, "#compdef mesh") || !strings.HasPrefix(man, ".TH MESH 1 ") || !strings.Contains(man, `.SS "mesh remote add"`) {
 		t.Errorf("zsh or man header wrong:\n%.80s\n%.80s", zsh, man)
 	}
 	for _, cmd := range newApp(&state{stdout: io.Discard, stderr: io.Discard}).Commands {
-		if !strings.Contains(fish, "-a "+cmd.Name+" ") || !strings.Contains(man, cmd.Name) {
+		if !strings.Contains(fish, "-a "+cmd.Name+" ") || !strings.Contains(man, `.SS "mesh `+roff(cmd.Name)+`"`) {
 			t.Errorf("fish completion or man page lacks %s", cmd.Name)
 		}
 	}
