@@ -192,6 +192,12 @@ func firstLine(s string) string {
 // time runs a command in dir and measures it; output is discarded unless
 // the command fails.
 func (b *bench) time(dir string, name string, args ...string) (measurement, error) {
+	m, _, err := b.timeOutput(dir, name, args...)
+	return m, err
+}
+
+// timeOutput is time that also returns what the command printed.
+func (b *bench) timeOutput(dir string, name string, args ...string) (measurement, string, error) {
 	// Start every tool with no dirty pages of the previous one's still being
 	// written back, so each pays only for its own writes.
 	syscall.Sync()
@@ -207,9 +213,9 @@ func (b *bench) time(dir string, name string, args ...string) (measurement, erro
 		m.MaxRSS = ru.Maxrss
 	}
 	if err != nil {
-		return m, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
+		return m, "", fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
 	}
-	return m, nil
+	return m, out.String(), nil
 }
 
 func (b *bench) must(dir, name string, args ...string) measurement {

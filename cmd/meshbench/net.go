@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,10 +169,13 @@ func (b *bench) pullBigFile() {
 	var got int64
 	r.Mesh, got = b.pullJSON(dst)
 	r.Others["rsync whole file (above)"] = whole
-	delta, err := b.time("", "rsync", "-a", url, rdst+"/")
+	delta, stats, err := b.timeOutput("", "rsync", "-a", "--stats", url, rdst+"/")
 	check(err)
 	r.Others["rsync delta"] = delta
 	r.Note = fmt.Sprintf("mesh received %d KiB = %.2f%% of the file", got>>10, 100*float64(got)/float64(b.size))
+	if rb := rsyncReceived(stats); rb > 0 {
+		r.Note += fmt.Sprintf("; rsync received %d KiB (mesh/rsync %.2f×, goal ≤1.5×)", rb>>10, float64(got)/float64(rb))
+	}
 	b.add(r)
 	os.RemoveAll(src)
 	os.RemoveAll(dst)
@@ -195,6 +199,18 @@ func (b *bench) pullGoTree(tree string) {
 	check(err)
 	r.Others["rsync (daemon)"] = m
 	b.add(r)
+}
+
+// rsyncReceived reads "Total bytes received: N" from rsync --stats
+// output (0 if it is not there).
+func rsyncReceived(stats string) int64 {
+	for _, l := range strings.Split(stats, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Total bytes received:"); ok {
+			n, _ := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(v), ",", ""), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // insertMiB inserts 1 MiB of fresh random bytes into file at offset at.
