@@ -54,7 +54,9 @@ func (b *bench) rsyncd(dir string) (*daemon, string) { return b.rsyncdOn(loopbac
 func (b *bench) rsyncdOn(h host, dir string) (*daemon, string) {
 	port := freePort()
 	conf := filepath.Join(b.work, fmt.Sprintf("rsyncd-%d.conf", port))
-	check(os.WriteFile(conf, []byte(fmt.Sprintf("use chroot = no\n[m]\npath = %s\nread only = yes\nexclude = .mesh/\n", dir)), 0o644))
+	// As root, rsyncd would serve as nobody, who cannot read the scratch
+	// directory: serve as whoever runs the benchmark.
+	check(os.WriteFile(conf, []byte(fmt.Sprintf("use chroot = no\nuid = %d\ngid = %d\n[m]\npath = %s\nread only = yes\nexclude = .mesh/\n", os.Getuid(), os.Getgid(), dir)), 0o644))
 	cmd := h.command("rsync", "--daemon", "--no-detach", "--config="+conf, "--address="+h.ip, fmt.Sprintf("--port=%d", port))
 	cmd.Env = b.env
 	check(cmd.Start())
