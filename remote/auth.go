@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -204,6 +205,8 @@ type Conn struct {
 	w    *wire
 	Peer DeviceID
 	Addr string
+	// deltas: the peer sends chunks as deltas when asked (delta.go).
+	deltas bool
 }
 
 // Close ends the connection.
@@ -243,7 +246,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 		return nil, err
 	}
 	w := newHelloWire(tc)
-	if err := w.writeJSON(kindHello, helloMsg{Version: ProtocolVersion, Mesh: a.Mesh.ID(), Device: a.Identity.ID.String(), Proof: a.Mesh.proof("client", ekm, a.Identity.ID)}); err != nil {
+	if err := w.writeJSON(kindHello, helloMsg{Version: ProtocolVersion, Mesh: a.Mesh.ID(), Device: a.Identity.ID.String(), Proof: a.Mesh.proof("client", ekm, a.Identity.ID), Features: features}); err != nil {
 		return nil, err
 	}
 	if err := w.flush(); err != nil {
@@ -262,7 +265,7 @@ func (a *Auth) clientHandshake(ctx context.Context, raw net.Conn, addr string, w
 	}
 	ic.fixed = time.Time{}
 	w.grow(tc)
-	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: addr}, nil
+	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: addr, deltas: slices.Contains(wel.Features, featureDelta)}, nil
 }
 
 // accept runs the server side of the handshake: the client must prove
@@ -295,7 +298,7 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 		w.sendError("not authorized: you are not of this mesh")
 		return nil, fmt.Errorf("device %s is not of this mesh: %w", peer.Short(), ErrUnauthorized)
 	}
-	if err := w.writeJSON(kindWelcome, helloMsg{Version: ProtocolVersion, Mesh: a.Mesh.ID(), Device: a.Identity.ID.String(), Proof: a.Mesh.proof("server", ekm, a.Identity.ID)}); err != nil {
+	if err := w.writeJSON(kindWelcome, helloMsg{Version: ProtocolVersion, Mesh: a.Mesh.ID(), Device: a.Identity.ID.String(), Proof: a.Mesh.proof("server", ekm, a.Identity.ID), Features: features}); err != nil {
 		return nil, err
 	}
 	if err := w.flush(); err != nil {
@@ -303,7 +306,7 @@ func (a *Auth) accept(ctx context.Context, raw net.Conn) (*Conn, error) {
 	}
 	ic.fixed = time.Time{}
 	w.grow(tc)
-	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: raw.RemoteAddr().String()}, nil
+	return &Conn{tls: tc, ic: ic, w: w, Peer: peer, Addr: raw.RemoteAddr().String(), deltas: slices.Contains(hello.Features, featureDelta)}, nil
 }
 
 // LocalAddr is this end's address (host:port) of the connection.

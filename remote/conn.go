@@ -161,21 +161,50 @@ func (c *Conn) GetSome(ctx context.Context, ids []object.ID, fn ObjectFunc) ([]o
 }
 
 func (c *Conn) getObjects(ctx context.Context, ids []object.ID, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+	return c.request(ctx, ids, func() error {
+		for start := 0; start < len(ids); start += maxIDsPerRequest {
+			end := min(len(ids), start+maxIDsPerRequest)
+			if err := c.w.write(kindGet, encodeIDs(ids[start:end])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, fn, missingOK, false)
+}
+
+// deltaOK reports whether the peer sends chunks as deltas (getDeltas).
+func (c *Conn) deltaOK() bool { return c.deltas }
+
+// getDeltas is Get of chunks, each of which the peer may send as a delta
+// against the bases ws name (chunks this side holds); fn then gets it
+// with Comp compDelta, to be expanded against those bases.
+func (c *Conn) getDeltas(ctx context.Context, ws []want, fn ObjectFunc) error {
+	_, err := c.request(ctx, idsOf(ws), func() error {
+		for _, b := range encodeDeltaRequests(ws) {
+			if err := c.w.write(kindGetDelta, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, fn, false, true)
+	return err
+}
+
+// request sends a request for ids (write queues its frames) while it
+// reads the answers, one per ID in order.
+func (c *Conn) request(ctx context.Context, ids []object.ID, write func() error, fn ObjectFunc, missingOK, deltas bool) ([]object.ID, error) {
 	defer c.lock()()
 	stop := c.cancelOn(ctx)
 	defer stop()
 	werr := make(chan error, 1)
 	go func() {
-		for start := 0; start < len(ids); start += maxIDsPerRequest {
-			end := min(len(ids), start+maxIDsPerRequest)
-			if err := c.w.write(kindGet, encodeIDs(ids[start:end])); err != nil {
-				werr <- err
-				return
-			}
+		if err := write(); err != nil {
+			werr <- err
+			return
 		}
 		werr <- c.w.flush()
 	}()
-	missing, err := c.readObjects(ids, fn, missingOK)
+	missing, err := c.readObjects(ids, fn, missingOK, deltas)
 	if err != nil {
 		c.tls.Close() // unblocks the writer
 	}
@@ -185,7 +214,7 @@ func (c *Conn) getObjects(ctx context.Context, ids []object.ID, fn ObjectFunc, m
 	return missing, ctxErr(ctx, err)
 }
 
-func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc, missingOK, deltas bool) ([]object.ID, error) {
 	var missing []object.ID
 	for _, want := range ids {
 		k, b, err := c.w.read()
@@ -197,6 +226,20 @@ func (c *Conn) readObjects(ids []object.ID, fn ObjectFunc, missingOK bool) ([]ob
 			id, r, err := decodeObject(b)
 			if err != nil {
 				return missing, err
+			}
+			if err := fn(id, r); err != nil {
+				return missing, err
+			}
+		case kindDelta:
+			if !deltas {
+				return missing, fmt.Errorf("a delta where %s was asked for whole: %w", want.Short(), ErrProtocol)
+			}
+			id, r, err := decodeDelta(b)
+			if err != nil {
+				return missing, err
+			}
+			if id != want {
+				return missing, fmt.Errorf("a delta of %s where %s was asked: %w", id.Short(), want.Short(), ErrProtocol)
 			}
 			if err := fn(id, r); err != nil {
 				return missing, err

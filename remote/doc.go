@@ -23,8 +23,12 @@
 // missing each); have (IDs → a bitmap of those held); holders (a commit,
 // and optionally where the asker serves it → the devices the tracker
 // knows hold or fetch it); push (the receiver then fetches from the
-// pusher over the same connection and answers with the result). Frames are kind (1 byte)
-// ‖ length (4 bytes) ‖ payload, at most 4 MiB (64 MiB for an object).
+// pusher over the same connection and answers with the result); delta
+// get, to a peer whose hello lists the "delta" feature (chunk IDs, each
+// with the chunks of the file's old version it replaced → each chunk as
+// stored, missing, or compressed against those bases: delta.go). Frames
+// are kind (1 byte) ‖ length (4 bytes) ‖ payload, at most 4 MiB (64 MiB
+// for an object).
 //
 // It imports object only.
 package remote

@@ -73,6 +73,13 @@ type want struct {
 	id   object.ID
 	t    object.Type
 	size int64 // for chunks, as the file claims
+	// old is, for a tree or a file, what was at its path in the
+	// destination's own version (zero: nothing known), from which its
+	// new chunks get their bases.
+	old object.ID
+	// bases are, for a chunk, bytes of chunks the destination holds
+	// that it likely repeats (deltaBases).
+	bases []deltaBase
 }
 
 type metaObj struct {
@@ -118,12 +125,35 @@ func (f *fetcher) verify(w want, id object.ID, r object.Raw) ([]byte, error) {
 	if r.Type != w.t {
 		return nil, fmt.Errorf("%s: sent a %s where a %s belongs: %w", w.id.Short(), r.Type, w.t, object.ErrCorrupt)
 	}
-	body, err := f.dst.Expand(r)
+	var body []byte
+	var err error
+	if r.Comp == compDelta {
+		body, err = f.undelta(w, r) // which marks the peer's faults itself
+	} else if body, err = f.dst.Expand(r); err != nil {
+		err = fmt.Errorf("%w (%w)", err, object.ErrCorrupt)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w (%w)", w.t, w.id.Short(), err, object.ErrCorrupt)
+		return nil, fmt.Errorf("%s %s: %w", w.t, w.id.Short(), err)
 	}
 	if got := object.Hash(r.Type, body); got != w.id {
 		return nil, fmt.Errorf("%s %s: sent bytes that hash to %s (a damaged store there? run mesh fsck --read-data on it): %w", w.t, w.id.Short(), got.Short(), object.ErrCorrupt)
+	}
+	return body, nil
+}
+
+// undelta expands a delta the peer sent for w against w's bases.
+func (f *fetcher) undelta(w want, r object.Raw) ([]byte, error) {
+	if len(w.bases) == 0 {
+		return nil, fmt.Errorf("a delta where no bases were named: %w", ErrProtocol)
+	}
+	dict, err := deltaDict(f.dst, w.bases)
+	if err != nil {
+		// Bases this store named are its own: not the peer's fault.
+		return nil, fmt.Errorf("the bases of a delta here: %v", err)
+	}
+	body, err := expandDelta(r, dict)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%w)", err, object.ErrCorrupt)
 	}
 	return body, nil
 }
@@ -173,7 +203,7 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 	}
 	commits := map[object.ID]*links{}
 	err := f.p.Commits(ctx, need, held, func(id object.ID, r object.Raw) error {
-		body, err := f.verify(want{id, object.TypeCommit, 0}, id, r)
+		body, err := f.verify(want{id: id, t: object.TypeCommit}, id, r)
 		if err != nil {
 			return err
 		}
@@ -199,13 +229,34 @@ func (f *fetcher) run(ctx context.Context, wants, haves []object.ID) error {
 	if err != nil {
 		return err
 	}
+	// Each new tree's old version is its first parent's tree, when this
+	// store holds the parent, or else that of its first own commit: the
+	// version its files' new chunks are most likely edits of.
+	oldTrees := map[object.ID]object.ID{}
+	treeOf := func(id object.ID) object.ID {
+		t, ok := oldTrees[id]
+		if !ok {
+			if c, err := f.dst.ReadCommit(id); err == nil {
+				t = c.Tree
+			}
+			oldTrees[id] = t
+		}
+		return t
+	}
 	for id, c := range commits {
+		var old object.ID
 		for _, p := range c.parents {
 			if commits[p] == nil && !f.dst.Has(p) {
 				return fmt.Errorf("commit %s: parent %s was not sent: %w (%w)", id.Short(), p.Short(), ErrProtocol, object.ErrCorrupt)
 			}
+			if old.IsZero() && commits[p] == nil {
+				old = treeOf(p)
+			}
 		}
-		f.need(want{c.tree, object.TypeTree, 0}, &level)
+		if old.IsZero() && len(held) > 0 {
+			old = treeOf(held[0])
+		}
+		f.need(want{id: c.tree, t: object.TypeTree, old: old}, &level)
 	}
 	for _, id := range need {
 		if commits[id] == nil {
@@ -295,7 +346,7 @@ func FetchClosure(ctx context.Context, p Peer, dst *object.Store, roots []Root, 
 		if r.Type != object.TypeTree && r.Type != object.TypeFile {
 			return Stats{}, fmt.Errorf("fetch the closure of a %s: only trees and files", r.Type)
 		}
-		f.need(want{r.ID, r.Type, 0}, &level)
+		f.need(want{id: r.ID, t: r.Type}, &level)
 		ids = append(ids, r.ID)
 	}
 	err := f.levels(ctx, level)
@@ -342,13 +393,17 @@ func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error
 		if err != nil {
 			return err
 		}
+		old := f.oldEntries(w.old)
 		for _, e := range tr.Entries {
-			k := want{e.ID, object.TypeFile, e.Size}
+			k := want{id: e.ID, t: object.TypeFile, size: e.Size}
 			switch e.Kind {
 			case object.KindDir:
 				k.t = object.TypeTree
 			case object.KindSymlink:
 				k.t = object.TypeChunk
+			}
+			if o, ok := old[e.Name]; ok && o.Kind == e.Kind && e.Kind != object.KindSymlink {
+				k.old = o.ID
 			}
 			f.need(k, next)
 			m.kids = append(m.kids, e.ID)
@@ -358,12 +413,39 @@ func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error
 		if err != nil {
 			return err
 		}
-		for _, c := range fl.Chunks {
-			f.need(want{c.ID, object.TypeChunk, c.Size}, next)
+		var bases [][]deltaBase
+		if !w.old.IsZero() {
+			if old, err := f.dst.ReadFile(w.old); err == nil {
+				bases = deltaBases(fl.Chunks, old.Chunks)
+			}
+		}
+		for i, c := range fl.Chunks {
+			k := want{id: c.ID, t: object.TypeChunk, size: c.Size}
+			if bases != nil {
+				k.bases = bases[i]
+			}
+			f.need(k, next)
 		}
 	}
 	f.meta[w.id] = m
 	return nil
+}
+
+// oldEntries are the entries of tree id in the destination by name (none
+// if id is zero or not there).
+func (f *fetcher) oldEntries(id object.ID) map[string]object.Entry {
+	if id.IsZero() {
+		return nil
+	}
+	tr, err := f.dst.ReadTree(id)
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]object.Entry, len(tr.Entries))
+	for _, e := range tr.Entries {
+		m[e.Name] = e
+	}
+	return m
 }
 
 // fetchChunks asks for the missing chunks in groups of about FlushEvery
@@ -399,10 +481,15 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 	for n := max(1, runtime.GOMAXPROCS(0)); n > 0; n-- {
 		g.Go(func() error {
 			for a := range in {
-				if _, err := f.verify(a.w, a.id, a.raw); err != nil {
+				body, err := f.verify(a.w, a.id, a.raw)
+				if err != nil {
 					return err
 				}
-				if err := b.PutRaw(a.id, a.raw); err != nil {
+				stored := a.raw
+				if a.raw.Comp == compDelta {
+					stored = f.dst.Stored(object.TypeChunk, body)
+				}
+				if err := b.PutRaw(a.id, stored); err != nil {
 					return err
 				}
 				mu.Lock()
@@ -415,7 +502,7 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		})
 	}
 	i := 0
-	getErr := f.p.Get(gctx, idsOf(group), func(id object.ID, r object.Raw) error {
+	got := func(id object.ID, r object.Raw) error {
 		if i >= len(group) {
 			return fmt.Errorf("sent more chunks than asked for: %w", ErrProtocol)
 		}
@@ -426,7 +513,13 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		case <-gctx.Done():
 			return gctx.Err()
 		}
-	})
+	}
+	var getErr error
+	if dp, ok := f.p.(deltaPeer); ok && dp.deltaOK() && hasBases(group) {
+		getErr = dp.getDeltas(gctx, group, got)
+	} else {
+		getErr = f.p.Get(gctx, idsOf(group), got)
+	}
 	close(in)
 	werr := g.Wait()
 	// A worker's verdict (a corrupt chunk) explains the cancellation the
@@ -441,6 +534,16 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		return fmt.Errorf("sent %d of %d chunks: %w", i, len(group), ErrProtocol)
 	}
 	return b.Finish()
+}
+
+// hasBases reports whether any of ws has bases to be sent as a delta against.
+func hasBases(ws []want) bool {
+	for _, w := range ws {
+		if len(w.bases) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // writeMeta stores the received metadata children first, so that a store

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/mesh-sync/mesh/object"
 )
 
@@ -149,6 +151,70 @@ func FuzzDeviceID(f *testing.F) {
 		again, err := ParseDeviceID(d.String())
 		if err != nil || again != d {
 			t.Fatalf("%q → %s → %v %v", s, d, again, err)
+		}
+	})
+}
+
+// FuzzDeltaRequest: a delta request decodes into chunks of at most
+// maxDeltaBases bases that encode back to the same bytes, or is refused.
+func FuzzDeltaRequest(f *testing.F) {
+	id := object.EmptyTreeID
+	f.Add(encodeDeltaRequests([]want{{id: id}, {id: id, bases: []deltaBase{{id, 0, 10}, {id, 7, 1 << 20}}}})[0])
+	f.Add(append(id[:], 3))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		qs, err := decodeDeltaRequest(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("refused without ErrProtocol: %v", err)
+			}
+			return
+		}
+		var again []byte
+		for _, q := range qs {
+			if len(q.bases) > maxDeltaBases {
+				t.Fatalf("%d bases", len(q.bases))
+			}
+			again = appendDeltaWant(again, want{id: q.id, bases: q.bases})
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("%x decoded to %d chunks that encode otherwise", b, len(qs))
+		}
+	})
+}
+
+// FuzzDelta: a delta frame is refused, or expands against a dictionary
+// to exactly the size it states, or fails as malformed; never a panic or
+// more than the stated size.
+func FuzzDelta(f *testing.F) {
+	dict := randomBytes(3, 64<<10)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderDictRaw(deltaDictID, dict))
+	if err != nil {
+		f.Fatal(err)
+	}
+	body := append(slices.Clone(dict[:30<<10]), "new"...)
+	var w bytes.Buffer
+	wr := newWire(rw{nil, &w})
+	wr.writeDelta(object.Hash(object.TypeChunk, body), len(body), enc.EncodeAll(body, nil))
+	wr.flush()
+	f.Add(w.Bytes()[5:])
+	f.Add(make([]byte, object.IDSize+4))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, r, err := decodeDelta(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("refused without ErrProtocol: %v", err)
+			}
+			return
+		}
+		out, err := expandDelta(r, dict)
+		if err != nil {
+			if !errors.Is(err, object.ErrMalformed) {
+				t.Fatalf("failed without ErrMalformed: %v", err)
+			}
+			return
+		}
+		if len(out) != r.Size {
+			t.Fatalf("expanded to %d bytes, stated %d", len(out), r.Size)
 		}
 	})
 }

@@ -189,6 +189,7 @@ func (p pushPeer) ListRefs(ctx context.Context) (map[string]object.ID, error) {
 // responder answers requests from a repository's store and refs.
 type responder struct {
 	local *Local
+	delta *deltaSender // made on the first delta request
 }
 
 func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) error {
@@ -231,24 +232,18 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 			return err
 		}
 		for _, id := range ids {
-			// Sent as stored: the receiver expands and hashes it anyway,
-			// and tells whoever runs it to fsck here if it does not match.
-			raw, err := r.local.Objects.GetRaw(id)
-			if errors.Is(err, object.ErrNotFound) && r.local.Objects.HasPending(id) {
-				// A chunk a swarm fetch here has received but not yet
-				// made durable: pass it on now.
-				raw, err = r.local.Objects.GetPending(id)
-			}
-			switch {
-			case errors.Is(err, object.ErrNotFound):
-				err = w.write(kindMissing, id[:])
-			case err != nil:
-				w.sendError(fmt.Sprintf("%v; run mesh fsck on that device", err))
+			if err := r.send(w, id, nil); err != nil {
 				return err
-			default:
-				err = w.writeObject(id, raw)
 			}
-			if err != nil {
+		}
+	case kindGetDelta:
+		ds, err := decodeDeltaRequest(b)
+		if err != nil {
+			return err
+		}
+		d := r.deltas()
+		for _, q := range ds {
+			if err := r.send(w, q.id, func(raw object.Raw) (bool, error) { return d.try(w, q.id, raw, q.bases) }); err != nil {
 				return err
 			}
 		}
@@ -256,6 +251,31 @@ func (r *responder) handle(ctx context.Context, w *wire, k frameKind, b []byte) 
 		return fmt.Errorf("a %s frame: %w (%w)", k, errNotARequest, ErrProtocol)
 	}
 	return w.flush()
+}
+
+// send answers a request for id: the object as stored (the receiver
+// expands and hashes it anyway, and tells whoever runs it to fsck here if
+// it does not match), or that it is missing. alt, when set, may send it
+// some other way instead (a delta) and says whether it did.
+func (r *responder) send(w *wire, id object.ID, alt func(object.Raw) (bool, error)) error {
+	raw, err := r.local.Objects.GetRaw(id)
+	if errors.Is(err, object.ErrNotFound) && r.local.Objects.HasPending(id) {
+		// A chunk a swarm fetch here has received but not yet made
+		// durable: pass it on now.
+		raw, err = r.local.Objects.GetPending(id)
+	}
+	switch {
+	case errors.Is(err, object.ErrNotFound):
+		return w.write(kindMissing, id[:])
+	case err != nil:
+		w.sendError(fmt.Sprintf("%v; run mesh fsck on that device", err))
+		return err
+	case alt != nil:
+		if sent, err := alt(raw); sent || err != nil {
+			return err
+		}
+	}
+	return w.writeObject(id, raw)
 }
 
 func unmarshalFrame(k frameKind, b []byte, v any) error {

@@ -49,10 +49,12 @@ const (
 	kindHolders                         // JSON []Holder
 	kindHaveReq                         // IDs → kindHave
 	kindHave                            // one bit per ID asked, in order
+	kindGetDelta                        // delta request → one kindObject, kindDelta or kindMissing each
+	kindDelta                           // ID ‖ size ‖ zstd against the bases asked for (delta.go)
 )
 
 func (k frameKind) String() string {
-	names := [...]string{"", "hello", "welcome", "error", "refs request", "refs", "commits request", "get", "object", "missing", "end", "push", "push result", "holders request", "holders", "have request", "have"}
+	names := [...]string{"", "hello", "welcome", "error", "refs request", "refs", "commits request", "get", "object", "missing", "end", "push", "push result", "holders request", "holders", "have request", "have", "delta request", "delta"}
 	if int(k) < len(names) && k > 0 {
 		return names[k]
 	}
@@ -140,7 +142,7 @@ func (w *wire) readHelloJSON(k frameKind, v any) error {
 }
 
 func limitOf(k frameKind) int {
-	if k == kindObject {
+	if k == kindObject || k == kindDelta {
 		return MaxObjectFrame
 	}
 	return maxControlFrame
@@ -157,7 +159,7 @@ func (w *wire) read() (frameKind, []byte, error) {
 		return 0, nil, err
 	}
 	k, n := frameKind(hdr[0]), binary.BigEndian.Uint32(hdr[1:])
-	if k < kindHello || k > kindHave {
+	if k < kindHello || k > kindDelta {
 		return 0, nil, fmt.Errorf("unknown frame kind %d: %w", hdr[0], ErrProtocol)
 	}
 	if int64(n) > int64(limitOf(k)) {
@@ -316,6 +318,9 @@ type helloMsg struct {
 	Mesh    string `json:"mesh"`
 	Device  string `json:"device"`
 	Proof   []byte `json:"proof"`
+	// Features are what this side can do beyond the version's frames
+	// (featureDelta); a peer that does not name one is not asked for it.
+	Features []string `json:"features,omitempty"`
 }
 
 type pushMsg struct {
