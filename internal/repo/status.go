@@ -64,7 +64,7 @@ func (r *Repo) scanHashOnly(ctx context.Context, keepIndex bool) (*worktree.Snap
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
-		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, KeepIndex: keepIndex, Now: r.Now,
+		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, KeepIndex: keepIndex, Now: r.Now, Stored: r.Store.Has,
 	})
 	if err != nil {
 		return nil, err

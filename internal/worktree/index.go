@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mesh-sync/mesh/object"
@@ -164,6 +166,43 @@ func (ix *Index) sort() {
 func (ix *Index) add(path string, e IndexEntry) {
 	ix.list = append(ix.list, pathEntry{path, e})
 	ix.sorted = false
+}
+
+// appendUnder appends to list every entry of ix whose path starts with
+// prefix, in path order.
+func (ix *Index) appendUnder(list []pathEntry, prefix string) []pathEntry {
+	switch {
+	case ix == nil:
+	case ix.m != nil:
+		n := len(list)
+		for p, e := range ix.m {
+			if strings.HasPrefix(p, prefix) {
+				list = append(list, pathEntry{p, e})
+			}
+		}
+		slices.SortFunc(list[n:], func(a, b pathEntry) int { return strings.Compare(a.path, b.path) })
+	case ix.offs != nil:
+		i := sort.Search(len(ix.offs), func(i int) bool {
+			name, _ := ix.mappedAt(i)
+			return string(name) >= prefix
+		})
+		for ; i < len(ix.offs); i++ {
+			name, rest := ix.mappedAt(i)
+			if !bytes.HasPrefix(name, []byte(prefix)) {
+				break
+			}
+			list = append(list, pathEntry{string(name), decodeEntry(rest)})
+		}
+	default:
+		if !ix.sorted {
+			ix.sort()
+		}
+		i := sort.Search(len(ix.list), func(i int) bool { return ix.list[i].path >= prefix })
+		for ; i < len(ix.list) && strings.HasPrefix(ix.list[i].path, prefix); i++ {
+			list = append(list, ix.list[i])
+		}
+	}
+	return list
 }
 
 func (ix *Index) edit() {

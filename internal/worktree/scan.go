@@ -43,6 +43,10 @@ type ScanOptions struct {
 	// NoIgnore reads .meshignore files as content, not as rules (a
 	// folder a commit was restored into holds exactly its files).
 	NoIgnore bool
+	// Stored, when set, says which trees the store already holds: those
+	// are not kept in Snapshot.Trees (a reader falls back to the store),
+	// so a clean status holds no tree in memory.
+	Stored func(object.ID) bool
 	// RefuseChanging makes a file that changes while it is read, and
 	// again when it is read a second time, ErrChanging (a commit must not
 	// store a torn file); otherwise it is hashed as read and left out of
@@ -91,6 +95,11 @@ func (s *Snapshot) ReadTree(id object.ID) (*object.Tree, error) {
 type dirNode struct {
 	path    string
 	entries []*entryNode
+	// built: the tree is made (id), and entries are let go; index holds
+	// its files' stat cache entries, if the walk records them, in runs.
+	built bool
+	id    object.ID
+	index [][]pathEntry
 }
 
 type entryNode struct {
@@ -113,9 +122,10 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	}
 	snap := &Snapshot{
 		Trees: map[object.ID]*object.Tree{},
-		Index: &Index{Scanned: now().UnixNano(), window: window, list: make([]pathEntry, 0, o.Index.size())},
+		Index: &Index{Scanned: now().UnixNano(), window: window},
 	}
-	w := &walker{root: root, ix: o.Index, have: o.Have, noIgnore: o.NoIgnore, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	tb := &treeBuilder{sink: o.Sink, snap: snap, stored: o.Stored}
+	w := &walker{root: root, ix: o.Index, have: o.Have, noIgnore: o.NoIgnore, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), tb: tb, keepIndex: o.KeepIndex}
 	top, err := w.walk(nil, nil)
 	if err != nil {
 		return nil, err
@@ -136,11 +146,29 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	snap.HashedBytes = total
 	// A status that read nothing has nothing new to remember; skipping the
 	// new stat cache spares a path string and an entry per file.
-	id, err := buildTrees(top, o.Sink, snap, o.KeepIndex || len(jobs) > 0)
-	if err != nil {
-		return nil, err
+	keepIndex := o.KeepIndex || len(jobs) > 0
+	id, index := top.id, top.index
+	if !top.built {
+		if keepIndex && !o.KeepIndex {
+			// The folders whose trees the walk made did not record their
+			// files; every one matched its old entry, which still holds.
+			tb.old = o.Index
+		}
+		if id, err = tb.build(top, keepIndex, &index); err != nil {
+			return nil, err
+		}
 	}
 	snap.Root = id
+	if keepIndex {
+		n := 0
+		for _, run := range index {
+			n += len(run)
+		}
+		snap.Index.list = make([]pathEntry, 0, n)
+		for _, run := range index {
+			snap.Index.list = append(snap.Index.list, run...)
+		}
+	}
 	return snap, nil
 }
 
@@ -154,8 +182,13 @@ type walker struct {
 	ix       *Index
 	have     func(object.ID) bool
 	sem      chan struct{}
-	mu       sync.Mutex
-	jobs     []*entryNode
+	tb       *treeBuilder
+	// keepIndex: the trees the walk makes record their files in the new
+	// stat cache (otherwise Scan copies their entries from the old one
+	// if it needs a new cache).
+	keepIndex bool
+	mu        sync.Mutex
+	jobs      []*entryNode
 }
 
 func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
@@ -276,7 +309,26 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 			return nil, err
 		}
 	}
-	return d, nil
+	// A folder with no file left to read, all the way down, is made into
+	// its tree now and its entries let go: a scan holds only the folders
+	// with files to read, and those being walked, not the whole tree.
+	done := len(jobs) == 0
+	for _, n := range subdirs {
+		if n.sub.built {
+			n.e.ID = n.sub.id
+		} else {
+			done = false
+		}
+	}
+	if !done {
+		return d, nil
+	}
+	var index [][]pathEntry
+	id, err := w.tb.build(d, w.keepIndex, &index)
+	if err != nil {
+		return nil, err
+	}
+	return &dirNode{path: rel, built: true, id: id, index: index}, nil
 }
 
 // bigFileSlots bounds how many multi-chunk files are cut at once: each
@@ -394,35 +446,75 @@ func (n *entryNode) path() string {
 	return n.parent.path + "/" + n.e.Name
 }
 
-func buildTrees(d *dirNode, sink object.Sink, snap *Snapshot, keepIndex bool) (object.ID, error) {
+// treeBuilder makes trees, from the walk's goroutines and then Scan's.
+type treeBuilder struct {
+	sink   object.Sink
+	snap   *Snapshot
+	stored func(object.ID) bool
+	// old, when set, is the stat cache whose entries under the folders
+	// the walk made into trees without recording them go into the new
+	// one as they are.
+	old *Index
+	mu  sync.Mutex // guards snap.Trees
+}
+
+// build makes d's tree, and first those of its folders not yet made.
+// With keepIndex, it appends d's files' stat cache entries to index in
+// tree order, as runs: those of folders made before as they made them,
+// so nothing is copied twice.
+func (tb *treeBuilder) build(d *dirNode, keepIndex bool, index *[][]pathEntry) (object.ID, error) {
 	t := &object.Tree{Entries: make([]object.Entry, 0, len(d.entries))}
+	var run []pathEntry
+	flush := func() {
+		if len(run) > 0 {
+			*index = append(*index, run)
+			run = nil
+		}
+	}
 	for _, n := range d.entries {
 		switch n.e.Kind {
 		case object.KindDir:
-			id, err := buildTrees(n.sub, sink, snap, keepIndex)
-			if err != nil {
-				return object.ZeroID, err
+			switch {
+			case !n.sub.built:
+				flush()
+				id, err := tb.build(n.sub, keepIndex, index)
+				if err != nil {
+					return object.ZeroID, err
+				}
+				n.e.ID = id
+			case !keepIndex:
+			case n.sub.index != nil:
+				flush()
+				*index = append(*index, n.sub.index...)
+			case tb.old != nil:
+				flush()
+				*index = append(*index, tb.old.appendUnder(nil, n.path()+"/"))
 			}
-			n.e.ID = id
+			n.sub = nil
 		case object.KindSymlink:
-			if _, err := sink.Put(object.TypeChunk, []byte(n.target)); err != nil {
+			if _, err := tb.sink.Put(object.TypeChunk, []byte(n.target)); err != nil {
 				return object.ZeroID, err
 			}
 		default:
 			if keepIndex {
-				snap.Index.add(n.path(), IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID})
+				run = append(run, pathEntry{n.path(), IndexEntry{Kind: n.e.Kind, Size: n.e.Size, Mtime: n.st.mtime, Ctime: n.st.ctime, Inode: n.st.inode, ID: n.e.ID}})
 			}
 		}
 		t.Entries = append(t.Entries, n.e)
 	}
+	flush()
 	body, err := t.Encode()
 	if err != nil {
 		return object.ZeroID, fmt.Errorf("directory %q: %w", d.path, err)
 	}
-	id, err := sink.Put(object.TypeTree, body)
+	id, err := tb.sink.Put(object.TypeTree, body)
 	if err != nil {
 		return object.ZeroID, err
 	}
-	snap.Trees[id] = t
+	if tb.stored == nil || !tb.stored(id) {
+		tb.mu.Lock()
+		tb.snap.Trees[id] = t
+		tb.mu.Unlock()
+	}
 	return id, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +258,82 @@ func TestScanChangingFile(t *testing.T) {
 	}
 	if ent, ok := snap.Index.get([]byte("grows.log")); ok && ent.Mtime != 0 {
 		t.Fatalf("a torn read was cached: %+v", ent)
+	}
+}
+
+// TestScanBuildsTreesAsItWalks: folders with nothing to read are made
+// into trees during the walk and let go. The trees are the same as a
+// scan from scratch makes; trees the store holds are not kept; and a
+// status that reads one file still saves a stat cache of every file.
+func TestScanBuildsTreesAsItWalks(t *testing.T) {
+	root := t.TempDir()
+	files := []string{"top", "a/one", "a/b/two", "a/b/three", "c/four", "c/d/five", "c/d/six"}
+	for i, p := range files {
+		write(t, root, p, fmt.Sprintf("content %d\n", i), 0o644)
+	}
+	os.Symlink("../four", filepath.Join(root, "c", "d", "link"))
+	os.MkdirAll(filepath.Join(root, "e"), 0o755)
+	old := time.Now().Add(-time.Hour)
+	for _, p := range files {
+		os.Chtimes(filepath.Join(root, filepath.FromSlash(p)), old, old)
+	}
+	k, _ := object.NewChunker(object.Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}, 2)
+	scanWith := func(ix *Index, keep bool, stored map[object.ID]*object.Tree) *Snapshot {
+		t.Helper()
+		o := ScanOptions{Sink: object.HashSink{}, Chunker: k, Index: ix, KeepIndex: keep}
+		if stored != nil {
+			o.Stored = func(id object.ID) bool { return stored[id] != nil }
+		}
+		snap, err := Scan(context.Background(), root, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	save := func(s *Snapshot) *Index {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "index")
+		if err := s.Index.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		ix := LoadIndex(p)
+		t.Cleanup(ix.Close)
+		return ix
+	}
+	first := scanWith(nil, false, nil)
+	if first.HashedFiles != len(files) || first.Index.Len() != len(files) || len(first.Trees) != 6 {
+		t.Fatalf("first scan: %d hashed, %d indexed, %d trees", first.HashedFiles, first.Index.Len(), len(first.Trees))
+	}
+	ix := save(first)
+
+	clean := scanWith(ix, false, first.Trees)
+	if clean.Root != first.Root || clean.HashedFiles != 0 || len(clean.Trees) != 0 || clean.Index.Len() != 0 {
+		t.Fatalf("clean scan: same root %v, %d hashed, %d trees kept, %d indexed", clean.Root == first.Root, clean.HashedFiles, len(clean.Trees), clean.Index.Len())
+	}
+
+	write(t, root, "c/d/five", "edited\n", 0o644)
+	os.Chtimes(filepath.Join(root, "c", "d", "five"), old, old)
+	edited := scanWith(ix, false, first.Trees)
+	fresh := scanWith(nil, true, nil)
+	if edited.Root != fresh.Root || edited.HashedFiles != 1 {
+		t.Fatalf("after an edit: same root as a fresh scan %v, %d hashed", edited.Root == fresh.Root, edited.HashedFiles)
+	}
+	// The new trees are c/d, c and the root; a, a/b and e are held.
+	if len(edited.Trees) != 3 {
+		t.Fatalf("%d trees kept, want the 3 that changed", len(edited.Trees))
+	}
+	if got, want := edited.Index.entries(), fresh.Index.entries(); !slices.EqualFunc(got, want, func(a, b pathEntry) bool { return a.path == b.path && a.ID == b.ID && a.Size == b.Size }) {
+		t.Fatalf("stat cache after an edit:\n%v\nwant\n%v", got, want)
+	}
+	cached := save(edited)
+	again := scanWith(cached, false, fresh.Trees)
+	if again.HashedFiles != 0 || again.Root != fresh.Root {
+		t.Fatalf("after the edit was cached: %d hashed", again.HashedFiles)
+	}
+	// A scan that keeps the cache (a commit's) records, as it walks, the
+	// same entries a fresh scan does.
+	kept := scanWith(cached, true, nil)
+	if got, want := kept.Index.entries(), fresh.Index.entries(); kept.HashedFiles != 0 || !slices.Equal(got, want) {
+		t.Fatalf("kept stat cache (%d hashed):\n%v\nwant\n%v", kept.HashedFiles, got, want)
 	}
 }
