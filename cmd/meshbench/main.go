@@ -46,8 +46,10 @@ type bench struct {
 	keep       bool // leave the scratch directories (and the labs' logs)
 	// historyCommits is the last checkpoint of the history scenario.
 	historyCommits int
-	rows           []row
-	env            []string
+	// files is the size of the manyfiles folder.
+	files int
+	rows  []row
+	env   []string
 }
 
 func main() { os.Exit(benchMain()) }
@@ -58,13 +60,14 @@ func main() { os.Exit(benchMain()) }
 type failure struct{ err error }
 
 func benchMain() (code int) {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,history,gitimport,cluster,fanout,gossip256,artifact,restart,hostile; run only when named: history100k, and artifactlab,fanoutlab,restartlab, which need root)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,history,gitimport,cluster,fanout,gossip256,artifact,restart,hostile; run only when named: history100k, manyfiles, and artifactlab,fanoutlab,restartlab, which need root)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	prebuilt := flag.String("mesh", "", "time this mesh binary instead of building one from this checkout (an A/B run against another build)")
 	asJSON := flag.Bool("json", false, "print results as JSON")
+	files := flag.Int("files", 200_000, "manyfiles: the number of 1 KiB files")
 	historyCommits := flag.Int("history", 1000, "history: the number of commits of its last checkpoint (after 100 and 1,000); 10000 for the issue's target")
 	flag.Parse()
 
@@ -88,7 +91,7 @@ func benchMain() (code int) {
 			panic(r)
 		}
 	}()
-	b := &bench{work: work, runs: *runs, size: *size, link: *link, keep: *keep, historyCommits: *historyCommits}
+	b := &bench{work: work, runs: *runs, size: *size, link: *link, keep: *keep, historyCommits: *historyCommits, files: *files}
 	b.env = append(os.Environ(), "RESTIC_PASSWORD=meshbench", "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b", "MESH_AUTHOR=bench")
 	// A static build, as mesh ships: cgo (pulled in through os/user by a
 	// dependency) only adds dynamic-loader time to every command's start.
@@ -152,6 +155,9 @@ func benchMain() (code int) {
 	run("hostile", b.hostile)
 	if want["history100k"] { // minutes of generating and gc: only when named
 		run("history100k", b.bigHistory)
+	}
+	if want["manyfiles"] { // 1.6 GB of small files: only when named
+		run("manyfiles", b.manyFiles)
 	}
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)
