@@ -101,7 +101,7 @@ func (b *bench) alternate(scenario, target string, mesh func() measurement, othe
 	byWall(ms)
 	byWall(os)
 	b.add(row{Scenario: scenario + " (median)", Mesh: ms[len(ms)/2], Others: map[string]measurement{other: os[len(os)/2]}, Target: target,
-		Note: fmt.Sprintf("min %s vs %s, %d alternating runs each", secs(ms[0].Wall), secs(os[0].Wall), len(ms))})
+		Note: fmt.Sprintf("min %s vs %s, %d alternating runs each; peak RSS of the medians %d vs %d MiB", secs(ms[0].Wall), secs(os[0].Wall), len(ms), ms[len(ms)/2].MaxRSS>>10, os[len(os)/2].MaxRSS>>10)})
 }
 
 // remove deletes a scenario's folders, unless -keep asks to leave them.
