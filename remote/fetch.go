@@ -395,15 +395,9 @@ func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error
 		}
 		old := f.oldEntries(w.old)
 		for _, e := range tr.Entries {
-			k := want{id: e.ID, t: object.TypeFile, size: e.Size}
-			switch e.Kind {
-			case object.KindDir:
-				k.t = object.TypeTree
-			case object.KindSymlink:
-				k.t = object.TypeChunk
-			}
-			if o, ok := old[e.Name]; ok && o.Kind == e.Kind && e.Kind != object.KindSymlink {
-				k.old = o.ID
+			k := want{id: e.ID, t: kindOf(e.Kind), size: e.Size}
+			if o, ok := old[e.Name]; ok && k.t != object.TypeChunk && kindOf(o.Kind) == k.t {
+				k.old = o.ID // a folder's or a file's old version (exec bit or not)
 			}
 			f.need(k, next)
 			m.kids = append(m.kids, e.ID)
@@ -429,6 +423,17 @@ func (f *fetcher) addMeta(w want, r object.Raw, body []byte, next *[]want) error
 	}
 	f.meta[w.id] = m
 	return nil
+}
+
+// kindOf is the type of object an entry of kind k names.
+func kindOf(k object.Kind) object.Type {
+	switch k {
+	case object.KindDir:
+		return object.TypeTree
+	case object.KindSymlink:
+		return object.TypeChunk
+	}
+	return object.TypeFile
 }
 
 // oldEntries are the entries of tree id in the destination by name (none
