@@ -54,22 +54,7 @@ var testChunking = object.Chunking{Algorithm: "jc-v1.1.0", Min: 1 << 10, Normal:
 // bigCommit commits one file of data (cut with testChunking) on parent.
 func bigCommit(t *testing.T, s *object.Store, data []byte, parent ...object.ID) object.ID {
 	t.Helper()
-	k, err := object.NewChunker(testChunking, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := s.NewBatch()
-	file, n, err := k.WriteFile(context.Background(), b, bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, _ := (&object.Tree{Entries: []object.Entry{{Name: "big", Kind: object.KindFile, Size: n, ID: file}}}).Encode()
-	tree, _ := b.Put(object.TypeTree, tb)
-	c, _ := b.Put(object.TypeCommit, (&object.Commit{Tree: tree, Parents: parent, Time: int64(len(parent))}).Encode())
-	if err := b.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return commitFile(t, s, testChunking, data, parent...)
 }
 
 func randomBytes(seed uint64, n int) []byte {
