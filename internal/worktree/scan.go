@@ -44,8 +44,9 @@ type ScanOptions struct {
 	// folder a commit was restored into holds exactly its files).
 	NoIgnore bool
 	// Stored, when set, says which trees the store already holds: those
-	// are not kept in Snapshot.Trees (a reader falls back to the store),
-	// so a clean status holds no tree in memory.
+	// are not kept in Snapshot.Trees (nor read by Snapshot.ReadTree; the
+	// caller reads them from the store), so a clean status holds no tree
+	// in memory.
 	Stored func(object.ID) bool
 	// RefuseChanging makes a file that changes while it is read, and
 	// again when it is read a second time, ErrChanging (a commit must not
