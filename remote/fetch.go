@@ -67,6 +67,9 @@ type fetcher struct {
 	chunks []want
 	swarm  *Swarm
 	prog   Progress
+	// olds caches oldEntries: the new versions of many commits' trees
+	// mostly have the same old version (the destination's head).
+	olds map[object.ID]map[string]object.Entry
 }
 
 type want struct {
@@ -442,14 +445,23 @@ func (f *fetcher) oldEntries(id object.ID) map[string]object.Entry {
 	if id.IsZero() {
 		return nil
 	}
-	tr, err := f.dst.ReadTree(id)
-	if err != nil {
-		return nil
+	if m, ok := f.olds[id]; ok {
+		return m
 	}
-	m := make(map[string]object.Entry, len(tr.Entries))
-	for _, e := range tr.Entries {
-		m[e.Name] = e
+	var m map[string]object.Entry
+	if tr, err := f.dst.ReadTree(id); err == nil {
+		m = make(map[string]object.Entry, len(tr.Entries))
+		for _, e := range tr.Entries {
+			m[e.Name] = e
+		}
 	}
+	if len(f.olds) >= 64 { // a bound on what it holds; most hits are one tree
+		clear(f.olds)
+	}
+	if f.olds == nil {
+		f.olds = map[object.ID]map[string]object.Entry{}
+	}
+	f.olds[id] = m
 	return m
 }
 
