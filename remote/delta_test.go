@@ -246,6 +246,9 @@ func TestHostileDeltas(t *testing.T) {
 		{"delta of another chunk", deltas(func(w *wire, id object.ID, body []byte) {
 			w.writeDelta(object.ID{1}, len(body), enc.EncodeAll(body, nil))
 		}), ErrProtocol, false},
+		{"object frame marked as a delta", deltas(func(w *wire, id object.ID, body []byte) {
+			w.writeObject(id, object.Raw{Type: object.TypeChunk, Comp: compDelta, Size: len(body), Data: enc.EncodeAll(body, nil)})
+		}), ErrProtocol, false},
 		{"delta where a whole object was asked", func(w *wire, k frameKind, b []byte) bool {
 			if k != kindGet {
 				return res.handle(context.Background(), w, k, b) == nil

@@ -144,6 +144,15 @@ func (f *fetcher) verify(w want, id object.ID, r object.Raw) ([]byte, error) {
 	return body, nil
 }
 
+// storable is r, verified to expand to body, in a form the store keeps:
+// a delta is stored as its chunk.
+func (f *fetcher) storable(r object.Raw, body []byte) object.Raw {
+	if r.Comp == compDelta {
+		return f.dst.Stored(r.Type, body)
+	}
+	return r
+}
+
 // undelta expands a delta the peer sent for w against w's bases.
 func (f *fetcher) undelta(w want, r object.Raw) ([]byte, error) {
 	if len(w.bases) == 0 {
@@ -502,11 +511,7 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 				if err != nil {
 					return err
 				}
-				stored := a.raw
-				if a.raw.Comp == compDelta {
-					stored = f.dst.Stored(object.TypeChunk, body)
-				}
-				if err := b.PutRaw(a.id, stored); err != nil {
+				if err := b.PutRaw(a.id, f.storable(a.raw, body)); err != nil {
 					return err
 				}
 				mu.Lock()

@@ -347,7 +347,8 @@ func (r *swarmRun) store(a arrivedFrom) {
 	if !wanted {
 		return // a duplicate of the end game, or put back after its sender was dropped
 	}
-	if _, err := r.f.verify(a.w, a.id, a.raw); err != nil {
+	body, err := r.f.verify(a.w, a.id, a.raw)
+	if err != nil {
 		r.drop(a.dev, err)
 		r.unclaim(a.dev, []want{a.w})
 		if a.dev == sourceName {
@@ -356,7 +357,7 @@ func (r *swarmRun) store(a arrivedFrom) {
 		return
 	}
 	r.bmu.RLock()
-	err := r.batch.PutRaw(a.id, a.raw)
+	err = r.batch.PutRaw(a.id, r.f.storable(a.raw, body))
 	r.bmu.RUnlock()
 	if err != nil {
 		r.fail(err)

@@ -304,6 +304,9 @@ func decodeObject(b []byte) (object.ID, object.Raw, error) {
 		return id, object.Raw{}, fmt.Errorf("object frame of type %d: %w", b[0], ErrProtocol)
 	}
 	copy(id[:], b[1:])
+	if b[1+object.IDSize] == compDelta {
+		return id, object.Raw{}, fmt.Errorf("object %s in an object frame marked as a delta: %w", id.Short(), ErrProtocol)
+	}
 	size := binary.BigEndian.Uint32(b[2+object.IDSize:])
 	if size > object.MaxExpand {
 		return id, object.Raw{}, fmt.Errorf("object %s of %d bytes expanded is over the limit of %d: %w", id.Short(), size, MaxObjectFrame, ErrProtocol)
