@@ -177,17 +177,17 @@ func (c *Conn) deltaOK() bool { return c.deltas }
 
 // getDeltas is Get of chunks, each of which the peer may send as a delta
 // against the bases ws name (chunks this side holds); fn then gets it
-// with Comp compDelta, to be expanded against those bases.
-func (c *Conn) getDeltas(ctx context.Context, ws []want, fn ObjectFunc) error {
-	_, err := c.request(ctx, idsOf(ws), func() error {
+// with Comp compDelta, to be expanded against those bases. With
+// missingOK, it returns the chunks the peer lacks, as GetSome does.
+func (c *Conn) getDeltas(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+	return c.request(ctx, idsOf(ws), func() error {
 		for _, b := range encodeDeltaRequests(ws) {
 			if err := c.w.write(kindGetDelta, b); err != nil {
 				return err
 			}
 		}
 		return nil
-	}, fn, false, true)
-	return err
+	}, fn, missingOK, true)
 }
 
 // request sends a request for ids (write queues its frames) while it

@@ -298,7 +298,7 @@ func (d *deltaSender) try(w *wire, id object.ID, raw object.Raw, bases []deltaBa
 // advertised featureDelta).
 type deltaPeer interface {
 	deltaOK() bool
-	getDeltas(ctx context.Context, ws []want, fn ObjectFunc) error
+	getDeltas(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error)
 }
 
 // deltaBases names, for each chunk of a new version of a file (nw) that

@@ -538,7 +538,7 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 	}
 	var getErr error
 	if dp, ok := f.p.(deltaPeer); ok && dp.deltaOK() && hasBases(group) {
-		getErr = dp.getDeltas(gctx, group, got)
+		_, getErr = dp.getDeltas(gctx, group, got, false)
 	} else {
 		getErr = f.p.Get(gctx, idsOf(group), got)
 	}

@@ -421,13 +421,13 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 	for _, w := range ws {
 		byID[w.id] = w
 	}
-	got := map[object.ID]bool{}
 	defer func() {
 		r.mu.Lock()
 		r.busy[dev] = false
 		r.mu.Unlock()
 	}()
-	missing, err := c.GetSome(ctx, ids, func(id object.ID, raw object.Raw) error {
+	got := map[object.ID]bool{}
+	handOver := func(id object.ID, raw object.Raw) error {
 		w, ok := byID[id]
 		if !ok || got[id] {
 			return fmt.Errorf("sent %s, which was not asked for: %w", id.Short(), ErrProtocol)
@@ -448,7 +448,14 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}
+	var missing []object.ID
+	var err error
+	if c.deltaOK() && hasBases(ws) {
+		missing, err = c.getDeltas(ctx, ws, handOver, true)
+	} else {
+		missing, err = c.GetSome(ctx, ids, handOver)
+	}
 	var back []want
 	for _, w := range ws {
 		if !got[w.id] {

@@ -129,3 +129,79 @@ func TestFetchSpreadsOverSwarm(t *testing.T) {
 		t.Fatalf("the fetch names %q, not the author %s", res.Remote, aID)
 	}
 }
+
+// TestSwarmFetchSendsDeltas: an edit all through a large file makes more
+// new chunks than a fetch takes from its source alone (swarmMinBytes),
+// so it goes the swarm's way; yet nearly all their bytes are the old
+// version's, which the fetching device holds. It receives about the
+// bytes that are new, and ends with the right file.
+func TestSwarmFetchSendsDeltas(t *testing.T) {
+	a := newRepo(t)
+	e := joined(t, a)
+	big := make([]byte, 40<<20)
+	rand.New(rand.NewSource(4)).Read(big)
+	if err := os.WriteFile(filepath.Join(a.Root, "app.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c1 := commit(t, a, "big")
+	addr := serveSlow(t, a, 0)
+	fetchMerge := func() *FetchResult {
+		t.Helper()
+		fr, err := e.Fetch(ctx, "tls://"+addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Merge(ctx, "remotes/"+fr[0].Remote+"/main", MergeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return fr[0]
+	}
+	fetchMerge()
+	// A byte inserted every 512 KiB: every chunk changes.
+	var edited []byte
+	for i := 0; i < len(big); i += 512 << 10 {
+		edited = append(append(edited, big[i:min(i+512<<10, len(big))]...), 'x')
+	}
+	if err := os.WriteFile(filepath.Join(a.Root, "app.bin"), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c2 := commit(t, a, "edit")
+	chunks := func(c object.ID) []object.ChunkRef {
+		cm, err := a.Store.ReadCommit(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := a.Store.ReadTree(cm.Tree)
+		f, err := a.Store.ReadFile(tr.Entries[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Chunks
+	}
+	old := map[object.ID]bool{}
+	for _, c := range chunks(c1) {
+		old[c.ID] = true
+	}
+	var fresh int64
+	for _, c := range chunks(c2) {
+		if !old[c.ID] {
+			fresh += c.Size
+		}
+	}
+	if fresh < swarmMinBytes {
+		t.Fatalf("the edit made %d bytes of new chunks, under the %d that go the swarm's way", fresh, swarmMinBytes)
+	}
+	res := fetchMerge()
+	var got int64
+	for _, n := range res.Received {
+		got += n
+	}
+	if got == 0 || got > 1<<20 {
+		t.Fatalf("received %d bytes of chunks (%v) for %d new bytes in %d of new chunks", got, res.Received, len(edited)-len(big), fresh)
+	}
+	t.Logf("received %d bytes for %d new bytes in %d of new chunks", got, len(edited)-len(big), fresh)
+	if b, err := os.ReadFile(filepath.Join(e.Root, "app.bin")); err != nil || string(b) != string(edited) {
+		t.Fatalf("app.bin after the fetch differs (%v)", err)
+	}
+	fsckClean(t, e)
+}
