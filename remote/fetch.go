@@ -344,6 +344,10 @@ func (f *fetcher) levels(ctx context.Context, level []want) error {
 type Root struct {
 	ID   object.ID
 	Type object.Type
+	// Old, when set, is an object of the same type the destination holds
+	// that ID is likely a new version of (an artifact's previous
+	// version): its files' chunks become the new chunks' delta bases.
+	Old object.ID
 }
 
 // FetchClosure brings into dst the closure of roots (trees or files, not
@@ -358,7 +362,11 @@ func FetchClosure(ctx context.Context, p Peer, dst *object.Store, roots []Root, 
 		if r.Type != object.TypeTree && r.Type != object.TypeFile {
 			return Stats{}, fmt.Errorf("fetch the closure of a %s: only trees and files", r.Type)
 		}
-		f.need(want{id: r.ID, t: r.Type}, &level)
+		w := want{id: r.ID, t: r.Type}
+		if !r.Old.IsZero() && dst.Has(r.Old) {
+			w.old = r.Old
+		}
+		f.need(w, &level)
 		ids = append(ids, r.ID)
 	}
 	err := f.levels(ctx, level)

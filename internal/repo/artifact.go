@@ -298,6 +298,7 @@ func (r *Repo) FetchArtifact(ctx context.Context, addr string, dev remote.Device
 	if len(c.Parents) > 0 {
 		return nil, fmt.Errorf("%s of %s has parents: artifact branches hold root commits (mesh publish makes them); not taken", commit.Short(), branch)
 	}
+	var oldTree object.ID // the version held, whose bytes the new one likely repeats
 	if !tip.IsZero() {
 		tc, err := r.Store.ReadCommit(tip)
 		if err != nil {
@@ -306,10 +307,11 @@ func (r *Repo) FetchArtifact(ctx context.Context, addr string, dev remote.Device
 		if !NewerVersion(c, commit, tc, tip) {
 			return res, nil // an older version, announced late
 		}
+		oldTree = tc.Tree
 	}
 	if conn != nil {
 		sw := &remote.Swarm{Auth: auth, Source: conn, Commits: []object.ID{commit}, Advertise: advertise, Log: log}
-		res.Fetched, err = remote.FetchClosure(ctx, conn, r.Store, []remote.Root{{ID: c.Tree, Type: object.TypeTree}}, sw)
+		res.Fetched, err = remote.FetchClosure(ctx, conn, r.Store, []remote.Root{{ID: c.Tree, Type: object.TypeTree, Old: oldTree}}, sw)
 		res.Received = sw.Received()
 		if err != nil {
 			return res, err

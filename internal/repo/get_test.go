@@ -387,3 +387,104 @@ func TestSwarmOutlastsStalledPeer(t *testing.T) {
 	}
 	t.Logf("received %v", res.Received)
 }
+
+// TestGetSendsDeltasAgainstLastGet: a runner's next get of an artifact
+// branch (a new build, a few KiB inserted into a large file) receives
+// about the new bytes, as deltas against what the cache's last get of
+// that branch fetched; a cache that holds the old build but no record of
+// it receives the new chunks whole.
+func TestGetSendsDeltasAgainstLastGet(t *testing.T) {
+	p := publishAndServe(t, 0)
+	dir := t.TempDir()
+	get := func(cache, to string) *GetResult {
+		t.Helper()
+		res, g, err := Get(context.Background(), GetOptions{Source: p.addr, Rev: "artifacts/app", To: filepath.Join(dir, to), Cache: filepath.Join(dir, cache), Token: p.token, NoSeed: true})
+		g.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, p.build, filepath.Join(dir, to))
+		return res
+	}
+	received := func(res *GetResult) int64 {
+		var n int64
+		for _, b := range res.Received {
+			n += b
+		}
+		return n
+	}
+	get("cache", "v1")
+	get("bare", "v1-bare")
+	if err := os.RemoveAll(filepath.Join(dir, "bare", "last-get")); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(p.build, "app.bin")
+	old, _ := os.ReadFile(app)
+	ins := make([]byte, 4<<10)
+	rand.New(rand.NewSource(9)).Read(ins)
+	edited := append(append(append([]byte{}, old[:12<<20]...), ins...), old[12<<20:]...)
+	if err := os.WriteFile(app, edited, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.r.Publish(context.Background(), PublishOptions{Branch: "artifacts/app", Paths: []string{p.build}}); err != nil {
+		t.Fatal(err)
+	}
+	withLast, bare := get("cache", "v2"), get("bare", "v2-bare")
+	if n := received(withLast); n == 0 || n > 64<<10 {
+		t.Fatalf("the next get received %d bytes of chunks (%v) for a 4 KiB insertion", n, withLast.Received)
+	}
+	if n := received(bare); n < 256<<10 {
+		t.Fatalf("a get with no last get to go on received only %d bytes of chunks", n)
+	}
+	t.Logf("received %d bytes with the last get as bases, %d without", received(withLast), received(bare))
+}
+
+// TestMirroredArtifactSendsDeltas: a device mirroring an artifact branch
+// fetches a new version as deltas against the version it holds.
+func TestMirroredArtifactSendsDeltas(t *testing.T) {
+	a := newRepo(t)
+	b := joined(t, a)
+	build := t.TempDir()
+	big := make([]byte, 8<<20)
+	rand.New(rand.NewSource(5)).Read(big)
+	publish := func(data []byte) object.ID {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(build, "app.bin"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Publish(ctx, PublishOptions{Branch: "artifacts/app", Paths: []string{build}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ID
+	}
+	addr := serveSlow(t, a, 0)
+	aID, _ := remote.ParseDeviceID(a.Config.Device)
+	mirror := func(v object.ID) int64 {
+		t.Helper()
+		res, err := b.FetchArtifact(ctx, addr, aID, "artifacts/app", v, "", nil)
+		if err != nil || !res.Moved {
+			t.Fatalf("mirror %s: %v (moved %v)", v.Short(), err, res != nil && res.Moved)
+		}
+		var n int64
+		for _, r := range res.Received {
+			n += r
+		}
+		return n
+	}
+	if n := mirror(publish(big)); n < int64(len(big)) {
+		t.Fatalf("the first version came in %d bytes, less than the file", n)
+	}
+	edited := append(append(append([]byte{}, big[:4<<20]...), "a few new bytes"...), big[4<<20:]...)
+	v2 := publish(edited)
+	if n := mirror(v2); n == 0 || n > 16<<10 {
+		t.Fatalf("the second version, 15 bytes inserted, came in %d bytes", n)
+	}
+	fsckClean(t, b)
+	c, _ := b.Store.ReadCommit(v2)
+	tr, _ := b.Store.ReadTree(c.Tree)
+	var out bytes.Buffer
+	if _, err := b.Store.WriteFileTo(ctx, &out, tr.Entries[0].ID); err != nil || !bytes.Equal(out.Bytes(), edited) {
+		t.Fatalf("the mirrored app.bin differs (%v)", err)
+	}
+}
