@@ -212,11 +212,11 @@ func expandDelta(r object.Raw, dict []byte) ([]byte, error) {
 
 // deltaEncoders lends the encoders deltas are made with, reused since
 // making one costs more than a delta. Each holds some 45 MiB, so a
-// device makes at most one per core however many connections ask
-// (deltaSlots), and the pool lets them go once they sit idle.
+// device makes at most one per core, and at most 4, however many
+// connections ask (deltaSlots); the pool lets them go once they sit idle.
 var (
 	deltaEncoders sync.Pool
-	deltaSlots    = make(chan struct{}, runtime.GOMAXPROCS(0))
+	deltaSlots    = make(chan struct{}, min(runtime.GOMAXPROCS(0), 4))
 )
 
 // encodeDelta compresses body against dict.
