@@ -47,6 +47,9 @@ const (
 	// zstd's better level finds matches anywhere in a dictionary of up
 	// to about this size (its fast levels only in the last few KiB).
 	maxDeltaDict = 4 << 20
+	// maxDeltaRead bounds the bytes of the chunks a sender reads to cut
+	// one delta's bases from (two of the largest default chunks).
+	maxDeltaRead = 16 << 20
 	// minDeltaChunk and maxDeltaChunk bound the chunks sent as deltas:
 	// smaller ones are not worth a second lookup; larger ones have
 	// matches further back than the encoder's window reaches.
@@ -166,13 +169,18 @@ func decodeDelta(b []byte) (object.ID, object.Raw, error) {
 // dictionary a delta against them is made and expanded with.
 func deltaDict(s *object.Store, bases []deltaBase) ([]byte, error) {
 	var dict []byte
+	var last object.ID
+	var body []byte // of last: consecutive ranges are often of one chunk
 	for _, b := range bases {
-		t, body, err := s.Get(b.id)
-		if err != nil {
-			return nil, err
-		}
-		if t != object.TypeChunk {
-			return nil, fmt.Errorf("base %s is a %s, not a chunk", b.id.Short(), t)
+		if body == nil || b.id != last {
+			t, got, err := s.Get(b.id)
+			if err != nil {
+				return nil, err
+			}
+			if t != object.TypeChunk {
+				return nil, fmt.Errorf("base %s is a %s, not a chunk", b.id.Short(), t)
+			}
+			last, body = b.id, got
 		}
 		if uint64(b.off)+uint64(b.n) > uint64(len(body)) {
 			return nil, fmt.Errorf("bytes %d+%d of base %s, which has %d", b.off, b.n, b.id.Short(), len(body))
@@ -275,11 +283,22 @@ func (d *deltaSender) try(w *wire, id object.ID, raw object.Raw, bases []deltaBa
 	if err != nil {
 		return false, nil // the receiver finds out, from the stored form
 	}
-	var total int64
+	// What reading the bases costs is bounded too, whatever the request
+	// names: the dictionary, and the chunks it is cut from.
+	var total, read int64
+	seen := map[object.ID]bool{}
 	for _, b := range bases {
 		total += int64(b.n)
+		if !seen[b.id] {
+			seen[b.id] = true
+			t, size, err := d.store.Stat(b.id)
+			if err != nil || t != object.TypeChunk {
+				return false, nil
+			}
+			read += size
+		}
 	}
-	if total > maxDeltaDict {
+	if total > maxDeltaDict || read > maxDeltaRead {
 		return false, nil
 	}
 	dict, err := deltaDict(d.store, bases)

@@ -385,3 +385,46 @@ func TestDeltaSenderBacksOff(t *testing.T) {
 		t.Fatalf("misses %d after a delta that paid", d.misses)
 	}
 }
+
+// TestDeltaSenderBoundsItsReads: bases that would make the sender read
+// more than maxDeltaRead of chunks, or name what is not a chunk, get
+// the chunk sent as stored.
+func TestDeltaSenderBoundsItsReads(t *testing.T) {
+	src := local(t)
+	b := src.Objects.NewBatch()
+	body := randomBytes(61, 64<<10)
+	id, err := b.Put(object.TypeChunk, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big []object.ID
+	for i := range 3 {
+		bid, err := b.Put(object.TypeChunk, randomBytes(uint64(62+i), 6<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		big = append(big, bid)
+	}
+	file, _ := b.Put(object.TypeFile, (&object.File{Chunks: []object.ChunkRef{{ID: id, Size: int64(len(body))}}}).Encode())
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	raw := object.RawOf(object.TypeChunk, body)
+	w := newWire(rw{nil, io.Discard})
+	for name, bases := range map[string][]deltaBase{
+		"over 18 MiB of chunks to read": {{big[0], 0, 1}, {big[1], 0, 1}, {big[2], 0, 1}, {id, 0, 64 << 10}},
+		"a file as a base":              {{file, 0, 10}},
+		"a missing base":                {{object.ID{9}, 0, 10}},
+		"a range past its chunk":        {{id, 60 << 10, 8 << 10}},
+	} {
+		d := (&responder{local: src}).deltas()
+		if sent, err := d.try(w, id, raw, bases); sent || err != nil || d.misses != 1 {
+			t.Errorf("%s: sent as a delta %v (%v), %d misses", name, sent, err, d.misses)
+		}
+	}
+	// The same chunk against itself, within bounds, is sent as a delta.
+	d := (&responder{local: src}).deltas()
+	if sent, err := d.try(w, id, raw, []deltaBase{{big[0], 0, 1}, {big[1], 0, 1}, {id, 0, 64 << 10}}); !sent || err != nil {
+		t.Fatalf("a delta within bounds not sent: %v %v", sent, err)
+	}
+}
