@@ -31,8 +31,10 @@ type ObjectFunc func(id object.ID, r object.Raw) error
 
 // Stats counts what a fetch moved.
 type Stats struct {
-	Objects int   `json:"objects"`
-	Bytes   int64 `json:"bytes"`
+	Objects int `json:"objects"`
+	// Bytes is what the objects weighed as sent (compressed, or as
+	// deltas), not expanded.
+	Bytes int64 `json:"bytes"`
 	// Skipped counts objects the destination already had (with a commit or
 	// tree, everything below it, by the closure invariant); with chunks,
 	// whichever file or version they came from.
