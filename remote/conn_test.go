@@ -266,12 +266,6 @@ func TestHostileServers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := hostileServer(t, m, tc.act)
-			c, err := newAuth(t, m).Dial(testCtx(t), addr, DeviceID{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
 			if tc.name == "endless history" {
 				defer func(old int) { MaxCommitsPerFetch = old }(MaxCommitsPerFetch)
 				MaxCommitsPerFetch = 100
@@ -287,14 +281,28 @@ func TestHostileServers(t *testing.T) {
 				c := object.Commit{Tree: object.EmptyTreeID, Parents: []object.ID{{7}}, Message: "orphan"}
 				want = object.Hash(object.TypeCommit, c.Encode())
 			}
-			_, err = Fetch(testCtx(t), c, dst, []object.ID{want}, nil)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), addr) {
-				t.Fatalf("fetch from a hostile server: %v, want %v naming %s", err, tc.want, addr)
-			}
-			if dst.Has(want) {
-				t.Fatal("the commit from a hostile server was kept")
-			}
+			fetchHostile(t, m, tc.act, dst, want, nil, tc.want)
 		})
+	}
+}
+
+// fetchHostile fetches want (dst holding haves) from a server of mesh m
+// that acts as act, and fails unless the fetch fails with wantErr, naming
+// the server, and dst keeps nothing of want.
+func fetchHostile(t *testing.T, m Mesh, act func(w *wire, k frameKind, b []byte) bool, dst *object.Store, want object.ID, haves []object.ID, wantErr error) {
+	t.Helper()
+	addr := hostileServer(t, m, act)
+	c, err := newAuth(t, m).Dial(testCtx(t), addr, DeviceID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = Fetch(testCtx(t), c, dst, []object.ID{want}, haves)
+	if !errors.Is(err, wantErr) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("fetch from a hostile server: %v, want %v naming %s", err, wantErr, addr)
+	}
+	if dst.Has(want) {
+		t.Fatal("the commit from a hostile server was kept")
 	}
 }
 

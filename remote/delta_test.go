@@ -3,10 +3,8 @@ package remote
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -263,12 +261,6 @@ func TestHostileDeltas(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := hostileServer(t, m, tc.act)
-			c, err := newAuth(t, m).Dial(testCtx(t), addr, DeviceID{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
 			dst := store(t)
 			want, haves := first, []object.ID(nil)
 			if !tc.whole {
@@ -277,13 +269,7 @@ func TestHostileDeltas(t *testing.T) {
 				}
 				want, haves = second, []object.ID{first}
 			}
-			_, err = Fetch(testCtx(t), c, dst, []object.ID{want}, haves)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), addr) {
-				t.Fatalf("fetch: %v, want %v naming %s", err, tc.want, addr)
-			}
-			if dst.Has(want) {
-				t.Fatal("the commit from a hostile server was kept")
-			}
+			fetchHostile(t, m, tc.act, dst, want, haves, tc.want)
 		})
 	}
 }
