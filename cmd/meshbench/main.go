@@ -270,7 +270,11 @@ func (b *bench) print() {
 			if i > 0 {
 				label, rss, mt = "", "", ""
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f×\t%s\n", label, mt, rss, n, secs(o.Wall), float64(r.Mesh.Wall)/float64(o.Wall), r.Target)
+			ot, ratio := secs(o.Wall), fmt.Sprintf("%.2f×", float64(r.Mesh.Wall)/float64(o.Wall))
+			if o.Wall == 0 { // a row of memory only (its note says)
+				ot, ratio = "-", "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, mt, rss, n, ot, ratio, r.Target)
 		}
 		if r.Note != "" {
 			fmt.Fprintf(w, "\t(%s)\n", r.Note)
