@@ -172,14 +172,14 @@ func (c *Conn) getObjects(ctx context.Context, ids []object.ID, fn ObjectFunc, m
 	}, fn, missingOK, false)
 }
 
-// deltaOK reports whether the peer sends chunks as deltas (getDeltas).
-func (c *Conn) deltaOK() bool { return c.deltas }
-
-// getDeltas is Get of chunks, each of which the peer may send as a delta
-// against the bases ws name (chunks this side holds); fn then gets it
-// with Comp compDelta, to be expanded against those bases. With
-// missingOK, it returns the chunks the peer lacks, as GetSome does.
-func (c *Conn) getDeltas(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+// getChunks is Get of chunks (GetSome, with missingOK). When the peer
+// sends deltas and ws name bases (chunks this side holds), it asks for
+// deltas: fn then may get a chunk with Comp compDelta, to be expanded
+// against its bases.
+func (c *Conn) getChunks(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error) {
+	if !c.deltas || !hasBases(ws) {
+		return c.getObjects(ctx, idsOf(ws), fn, missingOK)
+	}
 	return c.request(ctx, idsOf(ws), func() error {
 		for _, b := range encodeDeltaRequests(ws) {
 			if err := c.w.write(kindGetDelta, b); err != nil {

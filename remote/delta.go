@@ -313,11 +313,19 @@ func (d *deltaSender) try(w *wire, id object.ID, raw object.Raw, bases []deltaBa
 	return true, w.writeDelta(id, len(body), data)
 }
 
-// deltaPeer is a Peer that can send chunks as deltas (a Conn whose peer
-// advertised featureDelta).
-type deltaPeer interface {
-	deltaOK() bool
-	getDeltas(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error)
+// chunkPeer is a Peer that may send chunks as deltas (a Conn).
+type chunkPeer interface {
+	getChunks(ctx context.Context, ws []want, fn ObjectFunc, missingOK bool) ([]object.ID, error)
+}
+
+// hasBases reports whether any of ws has bases to be sent as a delta against.
+func hasBases(ws []want) bool {
+	for _, w := range ws {
+		if len(w.bases) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // deltaBases names, for each chunk of a new version of a file (nw) that
@@ -397,7 +405,7 @@ func alignBases(nw, old []object.ChunkRef, out [][]deltaBase) {
 			ranges = [][2]int64{{slo, min(shi, slo+half)}, {elo, min(ehi, elo+half)}}
 		}
 		for _, r := range ranges {
-			out[k] = appendRange(out[k], old, r[0], min(r[1], r[0]+maxDeltaDict))
+			out[k] = appendRange(out[k], old, r[0], r[1])
 		}
 		start += c.Size
 	}

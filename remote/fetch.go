@@ -547,8 +547,8 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		}
 	}
 	var getErr error
-	if dp, ok := f.p.(deltaPeer); ok && dp.deltaOK() && hasBases(group) {
-		_, getErr = dp.getDeltas(gctx, group, got, false)
+	if cp, ok := f.p.(chunkPeer); ok {
+		_, getErr = cp.getChunks(gctx, group, got, false)
 	} else {
 		getErr = f.p.Get(gctx, idsOf(group), got)
 	}
@@ -566,16 +566,6 @@ func (f *fetcher) chunkGroup(ctx context.Context, group []want) error {
 		return fmt.Errorf("sent %d of %d chunks: %w", i, len(group), ErrProtocol)
 	}
 	return b.Finish()
-}
-
-// hasBases reports whether any of ws has bases to be sent as a delta against.
-func hasBases(ws []want) bool {
-	for _, w := range ws {
-		if len(w.bases) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // writeMeta stores the received metadata children first, so that a store

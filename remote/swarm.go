@@ -416,7 +416,6 @@ func (r *swarmRun) drop(dev string, why error) {
 // get asks dev (over c) for ws and hands what arrives to the verifiers;
 // it returns once all of it is verified or put back.
 func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]object.ID, error) {
-	ids := idsOf(ws)
 	byID := make(map[object.ID]want, len(ws))
 	for _, w := range ws {
 		byID[w.id] = w
@@ -449,13 +448,7 @@ func (r *swarmRun) get(ctx context.Context, c *Conn, dev string, ws []want) ([]o
 			return ctx.Err()
 		}
 	}
-	var missing []object.ID
-	var err error
-	if c.deltaOK() && hasBases(ws) {
-		missing, err = c.getDeltas(ctx, ws, handOver, true)
-	} else {
-		missing, err = c.GetSome(ctx, ids, handOver)
-	}
+	missing, err := c.getChunks(ctx, ws, handOver, true)
 	var back []want
 	for _, w := range ws {
 		if !got[w.id] {
