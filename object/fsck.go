@@ -173,7 +173,7 @@ func Fsck(ctx context.Context, s *Store, refs *Refs, readData bool) (*FsckReport
 		if !ok || l.typ == TypeChunk {
 			continue
 		}
-		_, body, err := s.read(id, l)
+		_, body, err := s.read(id, l, nil)
 		if err != nil {
 			continue // already reported by checkObject
 		}
@@ -216,7 +216,7 @@ func (n *fsckNotes) sorted(m map[ID]bool) []ID {
 // checkObject reads one object and, for metadata, checks what it refers to.
 func checkObject(s *Store, id ID, locs map[ID]location, sizes *fileSizes, problem func(ID, string, ...any), notes *fsckNotes) {
 	l := locs[id]
-	_, body, err := s.read(id, l)
+	_, body, err := s.read(id, l, nil)
 	if err != nil {
 		problem(id, "%v", err)
 		notes.add(notes.damaged, id)

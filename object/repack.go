@@ -205,7 +205,7 @@ func (s *Store) checkStored(e idxEntry, stored []byte) error {
 	if !e.typ.Valid() || e.comp > compZstd || e.raw > maxChunkLen {
 		return fmt.Errorf("index entry out of bounds: %w", ErrCorrupt)
 	}
-	if _, why := s.expand(e.id, e.typ, e.comp, e.raw, stored); why != "" {
+	if _, why := s.expand(e.id, e.typ, e.comp, e.raw, stored, nil); why != "" {
 		return fmt.Errorf("%s: %w", why, ErrCorrupt)
 	}
 	return nil

@@ -239,7 +239,7 @@ func (s *Store) DropDamaged(ctx context.Context, ids []ID, packs []string) (int,
 		for i := 0; i < p.n; i++ {
 			e := p.entry(i)
 			if want[e.id] || whole[p.name] {
-				if _, _, err := s.read(e.id, p.loc(e)); err != nil {
+				if _, _, err := s.read(e.id, p.loc(e), nil); err != nil {
 					bad = append(bad, e.id)
 				}
 			}

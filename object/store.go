@@ -353,30 +353,61 @@ func (s *Store) Get(id ID) (Type, []byte, error) {
 	if err := s.load(); err != nil {
 		return 0, nil, err
 	}
+	return s.getInto(id, nil)
+}
+
+// readBufs are buffers a reader of many objects reuses: stored for what
+// it reads from a pack, raw for what a compressed object expands to.
+type readBufs struct{ stored, raw []byte }
+
+// sized returns b with length n, reallocated only when too small.
+func sized(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// getInto is Get reading into bufs (fresh memory when nil). What it
+// returns lives in bufs until their next use.
+func (s *Store) getInto(id ID, bufs *readBufs) (Type, []byte, error) {
+	if err := s.load(); err != nil {
+		return 0, nil, err
+	}
 	var t Type
 	var b []byte
 	err := s.located(id, func(loc location) (err error) {
-		t, b, err = s.read(id, loc)
+		t, b, err = s.read(id, loc, bufs)
 		return err
 	})
 	return t, b, err
 }
 
-func (s *Store) read(id ID, loc location) (Type, []byte, error) {
+func (s *Store) read(id ID, loc location, bufs *readBufs) (Type, []byte, error) {
 	corrupt := func(why string) error {
 		return fmt.Errorf("object %s in pack %s: %s: %w", id.Short(), loc.pack.name[:12], why, ErrCorrupt)
 	}
 	if loc.raw > maxChunkLen || loc.stored > maxChunkLen || !loc.typ.Valid() {
 		return 0, nil, corrupt("index entry out of bounds")
 	}
-	stored := make([]byte, loc.stored)
+	var stored, dst []byte
+	if bufs != nil {
+		bufs.stored = sized(bufs.stored, int(loc.stored))
+		stored = bufs.stored
+		if loc.comp == compZstd {
+			bufs.raw = sized(bufs.raw, int(loc.raw))
+			dst = bufs.raw[:0]
+		}
+	} else {
+		stored = make([]byte, loc.stored)
+	}
 	if err := loc.pack.readAt(stored, loc.off); err != nil {
 		if errors.Is(err, io.EOF) {
 			return 0, nil, corrupt("pack truncated")
 		}
 		return 0, nil, fmt.Errorf("read object %s from pack %s: %w", id.Short(), loc.pack.name[:12], err)
 	}
-	raw, why := s.expand(id, loc.typ, loc.comp, loc.raw, stored)
+	raw, why := s.expand(id, loc.typ, loc.comp, loc.raw, stored, dst)
 	if why != "" {
 		return 0, nil, corrupt(why)
 	}
@@ -385,13 +416,17 @@ func (s *Store) read(id ID, loc location) (Type, []byte, error) {
 
 // expand turns an object's stored bytes into its body and checks that the
 // body has the length the index gives and hashes to id; why says what is
-// wrong when it does not.
-func (s *Store) expand(id ID, t Type, comp uint8, rawLen uint32, stored []byte) (raw []byte, why string) {
+// wrong when it does not. A compressed body is decoded into dst (fresh
+// memory when nil).
+func (s *Store) expand(id ID, t Type, comp uint8, rawLen uint32, stored, dst []byte) (raw []byte, why string) {
 	raw = stored
 	if comp == compZstd {
 		s.initCodecs()
+		if dst == nil {
+			dst = make([]byte, 0, rawLen)
+		}
 		var err error
-		if raw, err = s.dec.DecodeAll(stored, make([]byte, 0, rawLen)); err != nil {
+		if raw, err = s.dec.DecodeAll(stored, dst[:0]); err != nil {
 			return nil, "cannot decompress: " + err.Error()
 		}
 	}
@@ -458,29 +493,115 @@ func (s *Store) ReadCommit(id ID) (*Commit, error) {
 func (s *Store) ReadChunk(id ID) ([]byte, error) { return s.getTyped(id, TypeChunk) }
 
 // WriteFileTo streams the content of file object id to w, verifying every
-// chunk, and returns the number of bytes written.
+// chunk, and returns the number of bytes written. For a file of several
+// chunks the next ones are read and verified while one is written, so a
+// checkout of a large file costs the longer of the two, not their sum.
 func (s *Store) WriteFileTo(ctx context.Context, w io.Writer, id ID) (int64, error) {
 	f, err := s.ReadFile(id)
 	if err != nil {
 		return 0, err
 	}
+	if len(f.Chunks) < 2 {
+		return s.writeChunks(ctx, w, id, f.Chunks)
+	}
+	return s.writeChunksAhead(ctx, w, id, f.Chunks)
+}
+
+// readChunkInto reads chunk c of file id into bufs and checks its length.
+func (s *Store) readChunkInto(id ID, c ChunkRef, bufs *readBufs) ([]byte, error) {
+	t, b, err := s.getInto(c.ID, bufs)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", id.Short(), err)
+	}
+	if t != TypeChunk {
+		return nil, fmt.Errorf("file %s: object %s is a %s, not a chunk: %w", id.Short(), c.ID.Short(), t, ErrCorrupt)
+	}
+	if int64(len(b)) != c.Size {
+		return nil, fmt.Errorf("file %s: chunk %s has %d bytes, file says %d: %w", id.Short(), c.ID.Short(), len(b), c.Size, ErrCorrupt)
+	}
+	return b, nil
+}
+
+func (s *Store) writeChunks(ctx context.Context, w io.Writer, id ID, chunks []ChunkRef) (int64, error) {
 	var n int64
-	for _, c := range f.Chunks {
+	var bufs readBufs
+	for _, c := range chunks {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		b, err := s.ReadChunk(c.ID)
+		b, err := s.readChunkInto(id, c, &bufs)
 		if err != nil {
-			return n, fmt.Errorf("file %s: %w", id.Short(), err)
-		}
-		if int64(len(b)) != c.Size {
-			return n, fmt.Errorf("file %s: chunk %s has %d bytes, file says %d: %w", id.Short(), c.ID.Short(), len(b), c.Size, ErrCorrupt)
+			return n, err
 		}
 		m, err := w.Write(b)
 		n += int64(m)
 		if err != nil {
 			return n, err
 		}
+	}
+	return n, nil
+}
+
+// chunksAhead is how many chunks writeChunksAhead holds at once: one being
+// written, one read and waiting, one being read.
+const chunksAhead = 3
+
+// writeChunksAhead is writeChunks with the reading in its own goroutine,
+// in chunksAhead buffers that go round. The reader has stopped when it
+// returns, so nothing reads the store after its caller is done with it.
+func (s *Store) writeChunksAhead(ctx context.Context, w io.Writer, id ID, chunks []ChunkRef) (int64, error) {
+	type filled struct {
+		b    []byte
+		bufs *readBufs
+		err  error
+	}
+	ready := make(chan filled, 1)
+	free := make(chan *readBufs, chunksAhead)
+	for range chunksAhead {
+		free <- &readBufs{}
+	}
+	done := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		defer close(ready)
+		for _, c := range chunks {
+			var bufs *readBufs
+			select {
+			case bufs = <-free:
+			case <-done:
+				return
+			}
+			b, err := s.readChunkInto(id, c, bufs)
+			select {
+			case ready <- filled{b, bufs, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		reader.Wait()
+	}()
+	var n int64
+	for r := range ready {
+		if r.err != nil {
+			return n, r.err
+		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, err := w.Write(r.b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		free <- r.bufs
 	}
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -369,5 +370,91 @@ func TestFsckTreeSizeClaim(t *testing.T) {
 	rep, err := Fsck(context.Background(), s, OpenRefs(dir), false)
 	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Object != tree || !strings.Contains(rep.Problems[0].What, "has 5 bytes, tree says 7") {
 		t.Fatalf("fsck: %v %+v", err, rep)
+	}
+}
+
+// failAfter is a writer that takes n bytes and then fails.
+type failAfter struct {
+	n   int
+	got bytes.Buffer
+}
+
+var errFull = errors.New("disk full")
+
+func (w *failAfter) Write(b []byte) (int, error) {
+	if w.got.Len()+len(b) > w.n {
+		k := w.n - w.got.Len()
+		w.got.Write(b[:k])
+		return k, errFull
+	}
+	return w.got.Write(b)
+}
+
+// TestWriteFileToReadsAhead: a file of many chunks, compressed and not, of
+// growing and shrinking sizes (so the reused buffers are both too small
+// and too large), reads back byte for byte; a damaged chunk in its middle
+// stops the write after exactly the chunks before it, naming the chunk; a
+// failing writer and a cancelled context end it with their own errors.
+func TestWriteFileToReadsAhead(t *testing.T) {
+	s, _ := newStore(t)
+	rng := rand.New(rand.NewSource(9))
+	var parts [][]byte
+	var want []byte
+	for i := range 12 {
+		n := 1000 + (i*7919)%20000
+		p := make([]byte, n)
+		if i%2 == 0 {
+			rng.Read(p)
+		} else {
+			for j := range p {
+				p[j] = "abc\n"[rng.Intn(4)]
+			}
+		}
+		parts = append(parts, p)
+		want = append(want, p...)
+	}
+	ids := put(t, s, parts...)
+	f := &File{}
+	for i, id := range ids {
+		f.Chunks = append(f.Chunks, ChunkRef{ID: id, Size: int64(len(parts[i]))})
+	}
+	b := s.NewBatch()
+	fid, err := b.Put(TypeFile, f.Encode())
+	if err != nil || b.Finish() != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if n, err := s.WriteFileTo(ctx, &out, fid); err != nil || n != int64(len(want)) || !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("read back %d bytes, err %v", n, err)
+	}
+
+	w := &failAfter{n: len(want) / 2}
+	if n, err := s.WriteFileTo(ctx, w, fid); !errors.Is(err, errFull) || n != int64(len(want)/2) || !bytes.Equal(w.got.Bytes(), want[:len(want)/2]) {
+		t.Fatalf("failing writer: %d bytes, %v", n, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.WriteFileTo(cancelled, io.Discard, fid); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+
+	const bad = 7
+	loc, _ := s.lookup(ids[bad])
+	raw, _ := os.ReadFile(loc.pack.path)
+	raw[loc.off+int64(loc.stored)/2] ^= 0xff
+	if err := os.WriteFile(loc.pack.path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := OpenStore(s.Dir())
+	defer s2.Close()
+	out.Reset()
+	before := 0
+	for _, p := range parts[:bad] {
+		before += len(p)
+	}
+	n, err := s2.WriteFileTo(ctx, &out, fid)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), ids[bad].Short()) || n != int64(before) || !bytes.Equal(out.Bytes(), want[:before]) {
+		t.Fatalf("damaged chunk: wrote %d of the %d bytes before it, err %v", n, before, err)
 	}
 }
