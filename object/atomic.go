@@ -1,12 +1,13 @@
 package object
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 )
 
 // AtomicFile is the one way mesh writes a file that must never be seen
@@ -36,7 +37,8 @@ func CreateAtomic(path string, perm os.FileMode, sync bool) (*AtomicFile, error)
 // means path's directory), which must be on path's filesystem: a working
 // tree's updates keep theirs in .mesh/tmp, where no scan sees a half-written
 // file and the next command sweeps what a killed one left. Commit fails
-// with syscall.EXDEV when tmpDir is on another filesystem.
+// with an error IsCrossDevice recognises when tmpDir is on another
+// filesystem.
 func CreateAtomicIn(tmpDir, path string, perm os.FileMode, sync bool) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -50,14 +52,14 @@ func CreateAtomicIn(tmpDir, path string, perm os.FileMode, sync bool) (*AtomicFi
 	// set-up per file, which shows when a checkout writes thousands.
 	for try := 0; ; try++ {
 		name := filepath.Join(dir, TempPrefix+base+"-"+strconv.FormatUint(rand.Uint64(), 36))
-		fd, err := syscall.Open(name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, uint32(perm))
-		if err == syscall.EEXIST && try < 100 {
+		f, err := createExcl(name, perm)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "create", Path: name, Err: err}
+			return nil, err
 		}
-		return &AtomicFile{File: os.NewFile(uintptr(fd), name), path: path, sync: sync}, nil
+		return &AtomicFile{File: f, path: path, sync: sync}, nil
 	}
 }
 
@@ -79,12 +81,9 @@ func (a *AtomicFile) Commit() error {
 		os.Remove(name)
 		return fmt.Errorf("write %s: %w", a.path, err)
 	}
-	// syscall.Rename, not os.Rename: the latter lstats the target first,
-	// one more syscall per file, to refuse renaming over a directory,
-	// which rename(2) refuses by itself for a file.
-	if err := syscall.Rename(name, a.path); err != nil {
+	if err := renameOver(name, a.path); err != nil {
 		os.Remove(name)
-		return fmt.Errorf("write %s: %w", a.path, &os.LinkError{Op: "rename", Old: name, New: a.path, Err: err})
+		return fmt.Errorf("write %s: %w", a.path, err)
 	}
 	if a.sync {
 		return SyncDir(filepath.Dir(a.path))
@@ -116,8 +115,13 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, sync bool) erro
 	return a.Commit()
 }
 
-// SyncDir fsyncs a directory so that renames into it are durable.
+// SyncDir fsyncs a directory so that renames into it are durable. Where
+// the OS has no such thing (Windows: a rename is durable once it returns on
+// NTFS's journal) it does nothing.
 func SyncDir(dir string) error {
+	if !dirSyncs {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)

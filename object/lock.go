@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -15,8 +14,11 @@ import (
 // not release it in time.
 var ErrLocked = errors.New("locked by another mesh process")
 
-// Lock is an exclusive advisory lock on a file (flock). The kernel releases it
-// when the holder dies, so a killed mesh never leaves a stale lock behind.
+// Lock is an exclusive lock on a file: flock(2) on Unix, LockFileEx on
+// Windows. The kernel releases it when the holder dies, so a killed mesh
+// never leaves a stale lock behind. On Windows a lock is mandatory for the
+// bytes it covers, so it covers one byte far past the end of the file, and
+// the holder's pid at its start stays readable by whoever waits.
 type Lock struct {
 	f    *os.File
 	path string
@@ -31,11 +33,11 @@ func AcquireLock(ctx context.Context, path string) (*Lock, error) {
 	}
 	delay := time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := tryLockFile(f)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		if !errors.Is(err, errWouldBlock) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
@@ -71,7 +73,7 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := unlockFile(l.f)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
@@ -87,15 +89,9 @@ func TryLock(path string) (l *Lock, pid string, err error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("lock %s: %w", path, err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err = tryLockFile(f); err != nil {
 		defer f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			b := make([]byte, 32)
 			n, _ := f.ReadAt(b, 0)
 			return nil, strings.TrimSpace(string(b[:n])), ErrLocked

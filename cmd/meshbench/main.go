@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command meshbench times whole mesh processes beside git, restic and rsync
 // on the same data in the same run, and prints the ratios the issues set
 // targets for. It builds mesh from this checkout, generates or copies its

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/worktree"
@@ -174,7 +173,7 @@ func (r *Repo) publishEntry(ctx context.Context, batch *object.Batch, p string, 
 		e.ID, err = batch.Put(object.TypeChunk, []byte(target))
 		return e, err
 	case fi.Mode().IsRegular():
-		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		f, err := object.OpenNoFollow(p)
 		if err != nil {
 			return e, fmt.Errorf("publish %s: %w", p, err)
 		}

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/progress"
@@ -84,7 +83,7 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		err = os.Remove(p)
 		switch {
 		case err == nil, errors.Is(err, fs.ErrNotExist):
-		case c.Old.Kind == object.KindDir && errors.Is(err, syscall.ENOTEMPTY):
+		case c.Old.Kind == object.KindDir && object.IsDirNotEmpty(err):
 			if c.New != nil {
 				return fmt.Errorf("directory %s holds files that are not committed: %w; move them away or commit them first", c.Path, ErrWouldOverwrite)
 			}
@@ -195,7 +194,7 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 		if o.TempDir != "" {
 			err = link(o.TempDir)
 		}
-		if errors.Is(err, syscall.EXDEV) {
+		if crossDevice(err) {
 			err = link(filepath.Dir(p))
 		}
 		if err != nil {
@@ -215,7 +214,7 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 		}
 	} else {
 		counted, err := writeFile(ctx, o, o.TempDir, c, p, perm)
-		if o.TempDir != "" && errors.Is(err, syscall.EXDEV) {
+		if o.TempDir != "" && crossDevice(err) {
 			o.Meter.Add(0, -counted)
 			counted, err = writeFile(ctx, o, "", c, p, perm)
 		}
@@ -237,7 +236,11 @@ func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOption
 }
 
 // errXDev stands for "no temporary directory of the tree's filesystem".
-var errXDev = fmt.Errorf("no temporary directory: %w", syscall.EXDEV)
+var errXDev = errors.New("no temporary directory on the tree's filesystem")
+
+// crossDevice reports whether err says a file cannot be renamed into
+// place from where it was written.
+func crossDevice(err error) bool { return errors.Is(err, errXDev) || object.IsCrossDevice(err) }
 
 // meteredWriter counts what goes through it on a meter.
 type meteredWriter struct {

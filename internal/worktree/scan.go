@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/ignore"
@@ -273,6 +272,14 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 				key = append(key, '/')
 			}
 			key = append(key, name...)
+			if !execBits && w.ix != nil {
+				// No exec bits here (Windows): a file keeps the kind it
+				// was checked out or committed with, as git's
+				// core.fileMode=false does.
+				if old, ok := w.ix.get(key); ok && old.Kind == object.KindExec {
+					n.e.Kind = object.KindExec
+				}
+			}
 			if id, ok := w.ix.Lookup(key, n.e.Kind, n.st); ok && (w.have == nil || w.have(id)) {
 				n.e.ID = id
 			} else {
@@ -368,7 +375,7 @@ func hashFiles(ctx context.Context, root string, jobs []*entryNode, o ScanOption
 
 func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) error {
 	abs := filepath.Join(root, filepath.FromSlash(j.path()))
-	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := object.OpenNoFollow(abs)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", abs, err)
 	}

@@ -24,11 +24,6 @@ func statOf(fi fs.FileInfo) statInfo {
 	return s
 }
 
-type dirEntry struct {
-	name string
-	st   statInfo
-}
-
 // readDir lists a directory sorted by name, with every entry lstat'ed
 // relative to the open directory (fstatat), which spares the kernel the
 // path walk an lstat of the full path costs.
@@ -166,3 +161,6 @@ func sameDevice(a, b string) bool {
 	}
 	return sa.Dev == sb.Dev
 }
+
+// execBits says whether files here carry an executable bit.
+const execBits = true
