@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
@@ -218,23 +219,42 @@ func argCount(usage string) (lo, hi int) {
 	return lo, hi
 }
 
-// version is the module version mesh was built as, and its VCS revision
-// when the build recorded one.
+// release is the version a release build stamps in (.ci/release: -ldflags
+// "-X main.release=v1.2.3"); empty in any other build.
+var release string
+
+// version is the release or module version mesh was built as, and its VCS
+// revision when the build recorded one (with "+dirty" for a tree that had
+// uncommitted changes).
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
 	}
 	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
+	if release != "" {
+		v = release
+	} else if v == "" || v == "(devel)" {
 		v = "devel"
 	}
+	var rev string
+	dirty := false
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified":
+			dirty = s.Value == "true"
 		}
 	}
-	return v + " " + bi.GoVersion
+	// A pseudo-version names the revision already.
+	if rev != "" && !strings.Contains(v, rev) {
+		v += " " + rev
+		if dirty {
+			v += "+dirty"
+		}
+	}
+	return v + " " + bi.GoVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
 }
 
 // helpCommand is mesh help [CMD...]: the usage of mesh, or of a command.
