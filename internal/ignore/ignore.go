@@ -33,17 +33,17 @@ type Rules struct {
 }
 
 // Enter returns the rules for directory dir (path components from the
-// root, nil for the root), reading dir's .meshignore under root when has
-// says the directory holds one. The receiver is not changed, so siblings
+// root, nil for the root), reading the .meshignore in dirPath (where the
+// folder keeps dir) when has says the directory holds one. The receiver is not changed, so siblings
 // share their parent's rules.
-func (r *Rules) Enter(root string, dir []string, has bool) (*Rules, error) {
+func (r *Rules) Enter(dirPath string, dir []string, has bool) (*Rules, error) {
 	if r == nil {
 		r = &Rules{}
 	}
 	if !has {
 		return r, nil
 	}
-	p := filepath.Join(append([]string{root}, dir...)...)
+	p := dirPath
 	b, err := os.ReadFile(filepath.Join(p, FileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil

@@ -16,7 +16,7 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subRules, err := rootRules.Enter(root, []string{"sub"}, true)
+	subRules, err := rootRules.Enter(filepath.Join(root, "sub"), []string{"sub"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

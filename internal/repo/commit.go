@@ -64,6 +64,7 @@ func (r *Repo) Commit(ctx context.Context, o CommitOptions) (*CommitResult, erro
 	defer ix.Close()
 	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
 		Sink: batch, Chunker: r.chunker, Index: ix, KeepIndex: true, Have: r.Store.Has, Meter: o.Meter, Now: r.Now, RefuseChanging: true,
+		Names: r.names(r.Store), Head: headTree,
 	})
 	if err != nil {
 		return nil, err

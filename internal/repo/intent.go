@@ -85,7 +85,7 @@ func (r *Repo) update(ctx context.Context, in intent, changes []object.Change, s
 	if err := r.writeIntent(in); err != nil {
 		return err
 	}
-	if err := r.applyTree(ctx, changes, snap, meter); err != nil {
+	if err := r.applyTree(ctx, changes, snap, meter, in); err != nil {
 		// The record stays: what was written is finished by the next
 		// command (or this one run again).
 		return err
@@ -103,12 +103,23 @@ func (r *Repo) complete(ctx context.Context, in intent, snap *worktree.Snapshot)
 	return r.clearIntent()
 }
 
-func (r *Repo) applyTree(ctx context.Context, changes []object.Change, snap *worktree.Snapshot, meter *progress.Meter) error {
+// applyTree writes changes, which take the paths they touch from tree
+// in.From to in.To, into the working tree. Where the folder cannot hold
+// some names, each is kept where its tree's plan says: a restore of some
+// paths leaves HEAD (From) in place, so From's plan places everything.
+func (r *Repo) applyTree(ctx context.Context, changes []object.Change, snap *worktree.Snapshot, meter *progress.Meter, in intent) error {
 	tmp := filepath.Join(r.Meta, TmpDir)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	return worktree.Apply(ctx, r.Root, changes, worktree.ApplyOptions{Store: r.Store, Index: snap.Index, TempDir: tmp, Meter: meter})
+	o := worktree.ApplyOptions{Store: r.Store, Index: snap.Index, TempDir: tmp, Meter: meter}
+	if o.Names = r.names(overlay{snap, r.Store}); o.Names != nil {
+		o.From, o.To = in.From, in.To
+		if len(in.Paths) > 0 {
+			o.To = in.From
+		}
+	}
+	return worktree.Apply(ctx, r.Root, changes, o)
 }
 
 func (r *Repo) writeIntent(in intent) error {
@@ -244,7 +255,10 @@ func (r *Repo) finish(ctx context.Context, in *intent) error {
 		}
 		todo = append(todo, c)
 	}
-	if err := r.applyTree(ctx, todo, snap, nil); err != nil {
+	// What is on disk is the scan's tree now, partly From and partly To.
+	at := *in
+	at.From = snap.Root
+	if err := r.applyTree(ctx, todo, snap, nil, at); err != nil {
 		return err
 	}
 	return r.complete(ctx, *in, snap)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/ignore"
+	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
 )
@@ -80,6 +81,9 @@ type Repo struct {
 
 	validMu    sync.Mutex
 	validTrees map[object.ID]bool // trees CheckHead passed
+
+	rulesOnce sync.Once
+	rules     worktree.FolderRules // what the folder can hold (folderRules)
 }
 
 // Init creates a repository in dir (created if missing): a new mesh, or,

@@ -162,7 +162,13 @@ func (r *Repo) saveDiscarded(ctx context.Context, paths []string) (object.ID, er
 	defer batch.Abort()
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
-	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Index: ix, Have: r.Store.Has, Now: r.Now, RefuseChanging: true})
+	o := worktree.ScanOptions{Sink: batch, Chunker: r.chunker, Index: ix, Have: r.Store.Has, Now: r.Now, RefuseChanging: true}
+	if o.Names = r.names(r.Store); o.Names != nil {
+		if _, o.Head, err = r.headTree(); err != nil {
+			return object.ZeroID, err
+		}
+	}
+	snap, err := worktree.Scan(ctx, r.Root, o)
 	if err != nil {
 		return object.ZeroID, err
 	}

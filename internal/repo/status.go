@@ -63,9 +63,16 @@ func (o overlay) ReadTree(id object.ID) (*object.Tree, error) {
 func (r *Repo) scanHashOnly(ctx context.Context, keepIndex bool) (*worktree.Snapshot, error) {
 	ix := worktree.LoadIndex(r.indexPath())
 	defer ix.Close()
-	snap, err := worktree.Scan(ctx, r.Root, worktree.ScanOptions{
+	o := worktree.ScanOptions{
 		Sink: object.HashSink{}, Chunker: r.chunker, Index: ix, KeepIndex: keepIndex, Now: r.Now, Stored: r.Store.Has,
-	})
+	}
+	if o.Names = r.names(r.Store); o.Names != nil {
+		var err error
+		if _, o.Head, err = r.headTree(); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := worktree.Scan(ctx, r.Root, o)
 	if err != nil {
 		return nil, err
 	}

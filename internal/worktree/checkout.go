@@ -38,6 +38,12 @@ type ApplyOptions struct {
 	// commit; a directory on another filesystem (a mount inside the tree)
 	// gets its temporary files beside them instead.
 	TempDir string
+	// Names, when it has rules, keeps each path where its tree's plan
+	// puts it in this folder (PlanNames): From's plan for what is
+	// removed, To's for what is written; entries a changed plan puts
+	// elsewhere are moved.
+	Names    *Names
+	From, To object.ID
 }
 
 // Apply changes the folder at root as the changes say. The caller
@@ -50,34 +56,49 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 			return err
 		}
 	}
-	for _, c := range changes {
-		if c.Old != nil || c.New == nil {
+	placed, moves, err := place(changes, o)
+	if err != nil {
+		return err
+	}
+	// What removals and moves free, an add may take (on a case-insensitive
+	// folder, A.txt gives way to a.txt).
+	freed := map[string]bool{}
+	for _, c := range placed {
+		if c.Old != nil && (c.New == nil || c.old != c.new) {
+			freed[FoldKey(c.old, o.Names.rules())] = true
+		}
+	}
+	for _, m := range moves {
+		freed[FoldKey(m.from, o.Names.rules())] = true
+	}
+	for _, c := range placed {
+		if (c.Old != nil && c.old == c.new) || c.New == nil || freed[FoldKey(c.new, o.Names.rules())] {
 			continue
 		}
-		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(c.Path)))
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(c.new)))
 		if err == nil && !(fi.IsDir() && c.New.Kind == object.KindDir) {
-			return fmt.Errorf("%s exists and is not committed: %w; move it away or commit it first", c.Path, ErrWouldOverwrite)
+			return fmt.Errorf("%s exists and is not committed: %w; move it away or commit it first", c.new, ErrWouldOverwrite)
 		}
 	}
 
 	known := &sync.Map{} // directories checked to be real ones
 
 	// Removals, deepest first, so directories are empty when their turn comes.
-	var removals []object.Change
-	for _, c := range changes {
-		if c.Old != nil && (c.New == nil || (c.Old.Kind == object.KindDir) != (c.New.Kind == object.KindDir)) {
+	var removals []placedChange
+	for _, c := range placed {
+		if c.Old != nil && (c.New == nil || (c.Old.Kind == object.KindDir) != (c.New.Kind == object.KindDir) || c.old != c.new) {
 			removals = append(removals, c)
 		}
 	}
 	sort.SliceStable(removals, func(i, j int) bool {
-		return strings.Count(removals[i].Path, "/") > strings.Count(removals[j].Path, "/")
+		return strings.Count(removals[i].old, "/") > strings.Count(removals[j].old, "/")
 	})
 	for _, c := range removals {
-		p, err := safeJoin(root, c.Path, nil)
+		p, err := safeJoin(root, c.old, nil)
 		if err != nil {
 			return err
 		}
-		if err := unchangedSinceScan(o.Index, c, p); err != nil {
+		if err := unchangedSinceScan(o.Index, c.Change, p); err != nil {
 			return err
 		}
 		err = os.Remove(p)
@@ -97,10 +118,18 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 			}
 		}
 	}
+	rewrites, err := applyMoves(root, moves, o)
+	if err != nil {
+		return err
+	}
+	placed = append(placed, rewrites...)
+	if len(rewrites) > 0 {
+		sort.SliceStable(placed, func(i, j int) bool { return placed[i].Path < placed[j].Path })
+	}
 
 	// Directories, parents first (changes are in path order).
-	var files []object.Change
-	for _, c := range changes {
+	var files []placedChange
+	for _, c := range placed {
 		if c.New == nil {
 			continue
 		}
@@ -108,7 +137,7 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 			files = append(files, c)
 			continue
 		}
-		p, err := safeJoin(root, c.Path, known)
+		p, err := safeJoin(root, c.new, known)
 		if err != nil {
 			return err
 		}
@@ -166,8 +195,12 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 	return nil
 }
 
-func writeEntry(ctx context.Context, root string, c object.Change, o ApplyOptions, known *sync.Map) (IndexEntry, error) {
-	p, err := safeJoin(root, c.Path, known)
+func writeEntry(ctx context.Context, root string, pc placedChange, o ApplyOptions, known *sync.Map) (IndexEntry, error) {
+	c := pc.Change
+	if pc.Old != nil && pc.old != pc.new {
+		c.Old = nil // written anew where the plan now puts it
+	}
+	p, err := safeJoin(root, pc.new, known)
 	if err != nil {
 		return IndexEntry{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,11 @@ type ScanOptions struct {
 	// store a torn file); otherwise it is hashed as read and left out of
 	// the stat cache (status).
 	RefuseChanging bool
+	// Names, when it has rules, maps the folder's names to history's
+	// (a folder that cannot hold some of them: Windows, macOS), by the
+	// plan of the tree at Head.
+	Names *Names
+	Head  object.ID
 }
 
 // ErrChanging is the kind of error for a file that changed while it was
@@ -94,6 +100,7 @@ func (s *Snapshot) ReadTree(id object.ID) (*object.Tree, error) {
 
 type dirNode struct {
 	path    string
+	disk    string // where the folder keeps it (names may differ)
 	entries []*entryNode
 	// built: the tree is made (id), and entries are let go; index holds
 	// its files' stat cache entries, if the walk records them, in runs.
@@ -108,6 +115,37 @@ type entryNode struct {
 	sub    *dirNode
 	st     statInfo
 	target string // a symlink's target
+	disk   string // the name in the folder, when not e.Name
+}
+
+// diskName is the entry's name in the folder.
+func (n *entryNode) diskName() string {
+	if n.disk != "" {
+		return n.disk
+	}
+	return n.e.Name
+}
+
+// diskPath is the entry's path in the folder, relative, slash-separated.
+func (n *entryNode) diskPath() string {
+	if n.parent.disk == "" {
+		return n.diskName()
+	}
+	return n.parent.disk + "/" + n.diskName()
+}
+
+// byHistoryName sorts a listing by the names history gives its entries,
+// keeping each one's name in the folder beside it.
+type byHistoryName struct {
+	ents   []dirEntry
+	onDisk []string
+}
+
+func (b byHistoryName) Len() int           { return len(b.ents) }
+func (b byHistoryName) Less(i, j int) bool { return b.ents[i].name < b.ents[j].name }
+func (b byHistoryName) Swap(i, j int) {
+	b.ents[i], b.ents[j] = b.ents[j], b.ents[i]
+	b.onDisk[i], b.onDisk[j] = b.onDisk[j], b.onDisk[i]
 }
 
 // Scan walks root and turns it into trees.
@@ -126,7 +164,18 @@ func Scan(ctx context.Context, root string, o ScanOptions) (*Snapshot, error) {
 	}
 	tb := &treeBuilder{sink: o.Sink, snap: snap, stored: o.Stored}
 	w := &walker{root: root, ix: o.Index, have: o.Have, noIgnore: o.NoIgnore, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), tb: tb, keepIndex: o.KeepIndex}
-	top, err := w.walk(nil, nil)
+	var head headDir
+	if o.Names.Active() {
+		w.names = o.Names
+		if !o.Head.IsZero() {
+			t, err := o.Names.Trees.ReadTree(o.Head)
+			if err != nil {
+				return nil, err
+			}
+			head = headDir{o.Head, t}
+		}
+	}
+	top, err := w.walk(nil, "", nil, head)
 	if err != nil {
 		return nil, err
 	}
@@ -189,14 +238,58 @@ type walker struct {
 	keepIndex bool
 	mu        sync.Mutex
 	jobs      []*entryNode
+	// names maps the folder's names to history's (nil: they are the same).
+	names *Names
 }
 
-func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
+// headDir is a directory's tree at HEAD (tree nil where HEAD has none),
+// by which a walk with names maps what it lists.
+type headDir struct {
+	id   object.ID
+	tree *object.Tree
+}
+
+// find is HEAD's entry called name in this directory.
+func (h headDir) find(name string) (object.Entry, bool) {
+	if h.tree == nil {
+		return object.Entry{}, false
+	}
+	return h.tree.Find(name)
+}
+
+// sub is the directory name of h, if HEAD has one there.
+func (w *walker) sub(h headDir, name string) (headDir, error) {
+	if h.tree == nil {
+		return headDir{}, nil
+	}
+	e, ok := h.tree.Find(name)
+	if !ok || e.Kind != object.KindDir {
+		return headDir{}, nil
+	}
+	t, err := w.names.Trees.ReadTree(e.ID)
+	return headDir{e.ID, t}, err
+}
+
+// walk lists the directory at history path dir, kept in the folder at
+// disk (the same path unless names map it).
+func (w *walker) walk(dir []string, disk string, parent *ignore.Rules, head headDir) (*dirNode, error) {
 	rel := filepath.ToSlash(filepath.Join(dir...))
-	abs := filepath.Join(w.root, filepath.FromSlash(rel))
+	abs := filepath.Join(w.root, filepath.FromSlash(disk))
 	ents, err := readDir(abs)
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", abs, err)
+	}
+	var onDisk []string // per entry, its name in the folder, when names map them
+	if w.names != nil {
+		onDisk = make([]string, len(ents))
+		for i := range ents {
+			onDisk[i] = ents[i].name
+		}
+		hist := w.names.historyNames(head.id, head.tree, onDisk)
+		for i := range ents {
+			ents[i].name = hist[i]
+		}
+		sort.Sort(byHistoryName{ents, onDisk})
 	}
 	hasIgnore := false
 	for _, de := range ents {
@@ -204,11 +297,11 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 			hasIgnore = true
 		}
 	}
-	rules, err := parent.Enter(w.root, dir, hasIgnore)
+	rules, err := parent.Enter(abs, dir, hasIgnore)
 	if err != nil {
 		return nil, err
 	}
-	d := &dirNode{path: rel}
+	d := &dirNode{path: rel, disk: disk}
 	var key []byte
 	var subdirs []*entryNode
 	var jobs []*entryNode
@@ -246,14 +339,17 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 		}
 		n := &slab[i]
 		n.parent, n.e.Name, n.st = d, name, de.st
+		if onDisk != nil && onDisk[i] != name {
+			n.disk = onDisk[i]
+		}
 		switch m := de.st.mode; {
 		case m.IsDir():
 			n.e.Kind = object.KindDir
 			subdirs = append(subdirs, n)
 		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(filepath.Join(abs, name))
+			target, err := os.Readlink(filepath.Join(abs, n.diskName()))
 			if err != nil {
-				return nil, fmt.Errorf("read symlink %s: %w", filepath.Join(abs, name), err)
+				return nil, fmt.Errorf("read symlink %s: %w", filepath.Join(abs, n.diskName()), err)
 			}
 			n.e.Kind = object.KindSymlink
 			n.e.Size = int64(len(target))
@@ -272,12 +368,19 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 				key = append(key, '/')
 			}
 			key = append(key, name...)
-			if !execBits && w.ix != nil {
-				// No exec bits here (Windows): a file keeps the kind it
-				// was checked out or committed with, as git's
-				// core.fileMode=false does.
-				if old, ok := w.ix.get(key); ok && old.Kind == object.KindExec {
-					n.e.Kind = object.KindExec
+			if w.names != nil && w.names.Rules.NoExecBits {
+				// No exec bits here (NTFS, FAT): a file keeps the kind it
+				// was checked out or committed with, a new one is not
+				// executable, as with git's core.fileMode=false.
+				n.e.Kind = object.KindFile
+				if h, ok := head.find(name); ok {
+					if h.Kind == object.KindExec {
+						n.e.Kind = object.KindExec
+					}
+				} else if w.ix != nil {
+					if old, ok := w.ix.get(key); ok && old.Kind == object.KindExec {
+						n.e.Kind = object.KindExec
+					}
 				}
 			}
 			if id, ok := w.ix.Lookup(key, n.e.Kind, n.st); ok && (w.have == nil || w.have(id)) {
@@ -299,16 +402,26 @@ func (w *walker) walk(dir []string, parent *ignore.Rules) (*dirNode, error) {
 	var wg sync.WaitGroup
 	for i, n := range subdirs {
 		p := append(dir[:len(dir):len(dir)], n.e.Name)
+		pd := n.diskName()
+		if disk != "" {
+			pd = disk + "/" + pd
+		}
+		var h headDir
+		if w.names != nil {
+			if h, err = w.sub(head, n.e.Name); err != nil {
+				return nil, err
+			}
+		}
 		select {
 		case w.sem <- struct{}{}:
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-w.sem }()
-				n.sub, errs[i] = w.walk(p, rules)
+				n.sub, errs[i] = w.walk(p, pd, rules, h)
 			}()
 		default:
-			n.sub, errs[i] = w.walk(p, rules)
+			n.sub, errs[i] = w.walk(p, pd, rules, h)
 		}
 	}
 	wg.Wait()
@@ -374,7 +487,7 @@ func hashFiles(ctx context.Context, root string, jobs []*entryNode, o ScanOption
 }
 
 func hashFile(ctx context.Context, root string, j *entryNode, o ScanOptions) error {
-	abs := filepath.Join(root, filepath.FromSlash(j.path()))
+	abs := filepath.Join(root, filepath.FromSlash(j.diskPath()))
 	f, err := object.OpenNoFollow(abs)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", abs, err)

@@ -161,6 +161,3 @@ func sameDevice(a, b string) bool {
 	}
 	return sa.Dev == sb.Dev
 }
-
-// execBits says whether files here carry an executable bit.
-const execBits = true

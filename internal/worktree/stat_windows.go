@@ -56,7 +56,3 @@ func sameDevice(a, b string) bool {
 	va, vb := volumeRoot(a), volumeRoot(b)
 	return va != `\` && strings.EqualFold(va, vb)
 }
-
-// execBits says whether files here carry an executable bit: NTFS has
-// none, so a scan keeps the kind history gave a file.
-const execBits = false
