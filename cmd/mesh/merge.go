@@ -43,14 +43,25 @@ func mergeCommands(st *state) []*cli.Command {
 				if err != nil {
 					return err
 				}
+				kept, err := r.KeptNames()
+				if err != nil {
+					return err
+				}
 				if st.json {
 					if open == nil {
 						open = []repo.OpenConflict{}
+					}
+					for _, k := range kept {
+						open = append(open, repo.OpenConflict{Conflict: object.Conflict{Path: k.Path, Copy: k.As}, Kind: "name", Why: k.Why,
+							PathBytes: repo.RawName(k.Path), CopyBytes: repo.RawName(k.As)})
 					}
 					return st.printJSON(open)
 				}
 				for _, k := range open {
 					printConflict(st, k)
+				}
+				for _, k := range kept {
+					st.printf("name: %s\n", keptLine(k))
 				}
 				return nil
 			}),
@@ -88,6 +99,11 @@ func mergeCommands(st *state) []*cli.Command {
 
 func printConflict(st *state, k repo.OpenConflict) {
 	st.printf("conflict: %s\n", conflictLine(k))
+}
+
+// keptLine says where a path the folder cannot hold is kept, and why.
+func keptLine(k repo.KeptName) string {
+	return fmt.Sprintf("%s is kept as %s: %s", quote(k.Path), quote(k.As), k.Why)
 }
 
 // conflictLine says what a conflict is and where each version is.

@@ -165,6 +165,12 @@ func repoCommands(st *state) []*cli.Command {
 						st.printf("\t%s\n", conflictLine(k))
 					}
 				}
+				if len(s.Kept) > 0 {
+					st.printf("\nKept under other names (this folder cannot hold theirs; a commit keeps history's names):\n")
+					for _, k := range s.Kept {
+						st.printf("\t%s\n", keptLine(k))
+					}
+				}
 				if s.Clean() {
 					if len(s.Conflicts) > 0 {
 						st.printf("\nnothing to commit, working tree clean, but %d conflict(s) open\n", len(s.Conflicts))

@@ -111,6 +111,11 @@ type OpenConflict struct {
 	// they are not UTF-8 (see RawName).
 	PathBytes []byte `json:"pathBytes,omitempty"`
 	CopyBytes []byte `json:"copyBytes,omitempty"`
+	// Kind is "name" for a path this folder keeps under another name
+	// (mesh conflicts lists those too; Why says why), empty for a
+	// conflict of a merge.
+	Kind string `json:"kind,omitempty"`
+	Why  string `json:"why,omitempty"`
 }
 
 // Whose says whose version was kept beside the file, for people: "your

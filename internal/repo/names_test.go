@@ -138,6 +138,26 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		}
 	}
 	clean("after checkout")
+	st, _ := b.Status(ctx)
+	kept := map[string]string{}
+	for _, k := range st.Kept {
+		kept[k.Path] = k.As
+		if k.Why == "" || got[k.As] == "" && !strings.HasPrefix(k.As, "x\uF03Adir") {
+			t.Errorf("kept name %+v: no reason, or nothing there", k)
+		}
+	}
+	wantKept := map[string]string{
+		"a.txt": "a.name-clash-1.txt", "aux.txt": "au\uF078.txt", "x:y": "x\uF03Ay", "name.": "name\uF02E",
+		"caf\u00e9.txt": "caf\u00e9.name-clash-1.txt", "x:dir": "x\uF03Adir", "x:dir/a.md": "x\uF03Adir/a.name-clash-1.md",
+	}
+	if len(kept) != len(wantKept) {
+		t.Errorf("status lists kept names %q, want %q", kept, wantKept)
+	}
+	for p, as := range wantKept {
+		if kept[p] != as {
+			t.Errorf("status: %q kept as %q, want %q", p, kept[p], as)
+		}
+	}
 
 	// HFS+ lists every name NFD, whatever it was written as.
 	for p := range got {
@@ -229,4 +249,10 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 	}
 	checkHoldable(t, b.Root, rules)
 	clean("after the plan changed")
+	st, _ = b.Status(ctx)
+	for _, k := range st.Kept {
+		if k.Path == "a.txt" {
+			t.Errorf("a.txt is still listed as kept elsewhere: %+v", k)
+		}
+	}
 }

@@ -34,6 +34,9 @@ type Status struct {
 	// Conflicts are the open conflicts (see Conflicts): a clean tree can
 	// still have some.
 	Conflicts []OpenConflict `json:"conflicts"`
+	// Kept lists the paths this folder cannot hold under their own
+	// names, and where they are kept (KeptNames).
+	Kept []KeptName `json:"kept,omitempty"`
 	// Interrupted names the update of the working tree (checkout, merge,
 	// ...) that a process left unfinished and that is still recorded:
 	// another process holds the lock and is in it, or it could not be
@@ -108,7 +111,11 @@ func (r *Repo) Status(ctx context.Context) (*Status, error) {
 	if open == nil {
 		open = []OpenConflict{}
 	}
-	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved, Nested: snap.Nested, Conflicts: open, Interrupted: r.Interrupted()}, nil
+	kept, err := r.KeptNames()
+	if err != nil {
+		return nil, err
+	}
+	return &Status{Branch: h.Branch, Head: h.ID, Changes: fileStatuses(changes), Reserved: snap.Reserved, Nested: snap.Nested, Conflicts: open, Kept: kept, Interrupted: r.Interrupted()}, nil
 }
 
 // fileStatuses turns tree changes into per-path statuses; directories are
