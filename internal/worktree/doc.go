@@ -8,6 +8,16 @@
 // files holds a few folders in memory, not the whole tree; trees the
 // store already holds are not kept in the snapshot (ScanOptions.Stored).
 //
+// A folder that cannot hold some names of history (Windows's rules, a
+// case-insensitive or normalizing filesystem) keeps them where PlanNames
+// says, a pure function of each directory's names and the folder's
+// FolderRules (probed once by ProbeFolder): escaped (EscapeName), or under
+// a clash name. Apply puts each path where its tree's plan does and moves
+// what a changed plan puts elsewhere; Scan maps the folder's names back by
+// the plan of HEAD's tree, so a commit from such a folder changes nothing.
+// Names makes the mapping; with no rules it is the identity and costs
+// nothing.
+//
 // Invariants: every path from a tree is validated before it touches the disk
 // (no "..", no absolute path, no .mesh component, no write through a
 // symlink); files are written to a temporary name and renamed; nothing that

@@ -173,6 +173,13 @@ var folder = cases.Fold()
 // Unicode's full folding (as close to NTFS's and APFS's tables as a
 // portable rule gets).
 func FoldKey(name string, r FolderRules) string {
+	if isASCII(name) {
+		// Most names: NFC changes nothing and folding is lower case.
+		if r.CaseInsensitive {
+			return asciiLower(name)
+		}
+		return name
+	}
 	if r.Normalizing || r.CaseInsensitive {
 		name = norm.NFC.String(name)
 	}
@@ -180,6 +187,32 @@ func FoldKey(name string, r FolderRules) string {
 		name = folder.String(name)
 	}
 	return name
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower is strings.ToLower of an ASCII string, allocating only when
+// it has an upper-case letter.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // SameName reports whether a folder with rules r sees a and b as one name.

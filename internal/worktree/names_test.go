@@ -194,3 +194,17 @@ func FuzzPlanNames(f *testing.F) {
 		}
 	})
 }
+
+// TestFoldKeyASCII: the ASCII shortcut agrees with full folding, and a
+// name that folds to ASCII from outside it (KELVIN SIGN, long s) meets it.
+func TestFoldKeyASCII(t *testing.T) {
+	r := FolderRules{CaseInsensitive: true, Normalizing: true}
+	for _, n := range []string{"README.md", "Makefile", "a-Z_09.TXT", "", "x"} {
+		if got, want := FoldKey(n, r), folder.String(norm.NFC.String(n)); got != want {
+			t.Errorf("FoldKey(%q) = %q, full folding %q", n, got, want)
+		}
+	}
+	if !SameName("\u212A.txt", "k.txt", r) || !SameName("\u017Fun", "SUN", r) {
+		t.Error("names that fold to ASCII do not meet their ASCII forms")
+	}
+}

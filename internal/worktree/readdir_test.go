@@ -1,12 +1,16 @@
 package worktree
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mesh-sync/mesh/object"
 )
 
 // goTree is the Go distribution's source tree, the yardstick of listing
@@ -86,6 +90,44 @@ func BenchmarkReadDir(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				walkWith(b, c.read, root, map[string]statInfo{})
+			}
+		})
+	}
+}
+
+// BenchmarkStatusGoTree times a clean scan of the Go tree with a warm stat
+// cache (a clean status) three ways: this platform's listing, the portable
+// listing (Windows's), and the portable listing with a macOS folder's
+// names mapped (case-insensitive, normalizing: every directory's names
+// planned against HEAD's tree). Run each alone, alternating:
+// go test ./internal/worktree -run '^$' -bench 'StatusGoTree/portable$' -count 1.
+func BenchmarkStatusGoTree(b *testing.B) {
+	root := goTree(b)
+	s, err := object.OpenStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	k, _ := object.NewChunker(object.Chunking{Algorithm: "jc-v1.1.0", Min: 4 << 10, Normal: 16 << 10, Max: 64 << 10}, 2)
+	batch := s.NewBatch()
+	first, err := Scan(context.Background(), root, ScanOptions{Sink: batch, Chunker: k, KeepIndex: true, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil || batch.Finish() != nil {
+		b.Fatal(err)
+	}
+	mac := &Names{Rules: FolderRules{CaseInsensitive: true, Normalizing: true}, Trees: s}
+	for _, c := range []struct {
+		name  string
+		list  func(string) ([]dirEntry, error)
+		names *Names
+	}{{"native", readDir, nil}, {"portable", readDirPortable, nil}, {"portable+names", readDirPortable, mac}} {
+		b.Run(c.name, func(b *testing.B) {
+			listDir = c.list
+			defer func() { listDir = readDir }()
+			for b.Loop() {
+				snap, err := Scan(context.Background(), root, ScanOptions{Sink: object.HashSink{}, Chunker: k, Index: first.Index, Stored: s.Has, Names: c.names, Head: first.Root})
+				if err != nil || snap.Root != first.Root || snap.HashedFiles != 0 {
+					b.Fatalf("clean scan: %v, %d files read, same tree %v", err, snap.HashedFiles, snap.Root == first.Root)
+				}
 			}
 		})
 	}

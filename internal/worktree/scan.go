@@ -275,7 +275,7 @@ func (w *walker) sub(h headDir, name string) (headDir, error) {
 func (w *walker) walk(dir []string, disk string, parent *ignore.Rules, head headDir) (*dirNode, error) {
 	rel := filepath.ToSlash(filepath.Join(dir...))
 	abs := filepath.Join(w.root, filepath.FromSlash(disk))
-	ents, err := readDir(abs)
+	ents, err := listDir(abs)
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", abs, err)
 	}
