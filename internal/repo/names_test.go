@@ -27,6 +27,7 @@ var linuxNames = map[string]string{
 	"x:dir/A.md":      "inner upper\n",
 	"x:dir/a.md":      "inner lower\n",
 	"plain.txt":       "plain\n",
+	"back\\slash.txt": "backslash\n",
 }
 
 // folderFiles lists the files under root (not .mesh): folder path →
@@ -101,6 +102,9 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		write(t, a, p, c)
 	}
 	os.Chmod(filepath.Join(a.Root, "plain.txt"), 0o755)
+	if err := os.Symlink("plain.txt", filepath.Join(a.Root, "link")); err != nil {
+		t.Fatal(err)
+	}
 	commit(t, a, "names only Linux holds")
 	_, aTree, _ := a.headTree()
 	if aTree.IsZero() {
@@ -108,7 +112,7 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 	}
 
 	b := joined(t, a)
-	rules := worktree.FolderRules{CaseInsensitive: true, Normalizing: true, WindowsNames: true, NoExecBits: true}
+	rules := worktree.FolderRules{CaseInsensitive: true, Normalizing: true, WindowsNames: true, NoExecBits: true, NoSymlinks: true}
 	if err := worktree.SaveFolderRules(b.Meta, rules); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +123,10 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := folderFiles(t, b.Root)
+	if got["link"] != "plain.txt" {
+		t.Fatalf("the link is not a file holding its target: %q", got["link"])
+	}
+	delete(got, "link")
 	if strings.Join(contents(got), "") != strings.Join(contents(linuxNames), "") {
 		t.Fatalf("the folder does not hold every version:\n%q", got)
 	}
@@ -149,6 +157,7 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 	wantKept := map[string]string{
 		"a.txt": "a.name-clash-1.txt", "aux.txt": "au\uF078.txt", "x:y": "x\uF03Ay", "name.": "name\uF02E",
 		"caf\u00e9.txt": "caf\u00e9.name-clash-1.txt", "x:dir": "x\uF03Adir", "x:dir/a.md": "x\uF03Adir/a.name-clash-1.md",
+		"back\\slash.txt": "back\uF05Cslash.txt",
 	}
 	if len(kept) != len(wantKept) {
 		t.Errorf("status lists kept names %q, want %q", kept, wantKept)
@@ -220,6 +229,9 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		want[p] = c
 	}
 	want["x:y"] = "colon, edited\n"
+	if target, err := os.Readlink(filepath.Join(a.Root, "link")); err != nil || target != "plain.txt" {
+		t.Errorf("the link came back as %q, %v", target, err)
+	}
 	if back := folderFiles(t, a.Root); len(back) != len(want) {
 		t.Fatalf("round trip: %q", back)
 	} else {
@@ -244,7 +256,7 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := folderFiles(t, b.Root)
-	if after["a.txt"] != "lower\n" || len(after) != len(linuxNames)-1 {
+	if after["a.txt"] != "lower\n" || len(after) != len(linuxNames) { // less A.txt, plus the link's stand-in
 		t.Fatalf("after A.txt went: %q", after)
 	}
 	checkHoldable(t, b.Root, rules)

@@ -51,14 +51,32 @@ type ApplyOptions struct {
 // side (it checked the folder is clean there); an added path that already
 // exists on disk is refused before anything is touched.
 func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOptions) error {
+	escaped := o.Names.Active() && o.Names.Rules.WindowsNames
 	for _, c := range changes {
-		if err := CheckPath(c.Path); err != nil {
+		// Where Windows's rules apply, a backslash in a name is escaped
+		// like any character Windows refuses: the folder's paths are
+		// checked instead, below.
+		if err := CheckPath(c.Path); err != nil && !escaped {
 			return err
 		}
 	}
 	placed, moves, err := place(changes, o)
 	if err != nil {
 		return err
+	}
+	for _, c := range placed {
+		for _, p := range []string{c.old, c.new} {
+			if err := CheckPath(p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range moves {
+		for _, p := range []string{m.from, m.to} {
+			if err := CheckPath(p); err != nil {
+				return err
+			}
+		}
 	}
 	// What removals and moves free, an add may take (on a case-insensitive
 	// folder, A.txt gives way to a.txt).
@@ -210,6 +228,14 @@ func writeEntry(ctx context.Context, root string, pc placedChange, o ApplyOption
 		target, err := o.Store.ReadChunk(e.ID)
 		if err != nil {
 			return IndexEntry{}, fmt.Errorf("symlink %s: %w", c.Path, err)
+		}
+		if o.Names != nil && o.Names.Rules.NoSymlinks {
+			// No links here: a file holding the target stands for it.
+			if err := object.WriteFileAtomic(p, target, 0o644, false); err != nil {
+				return IndexEntry{}, fmt.Errorf("symlink %s: %w", c.Path, err)
+			}
+			o.Meter.Add(1, 0)
+			return IndexEntry{}, nil
 		}
 		link := func(dir string) error {
 			tmp := filepath.Join(dir, object.TempPrefix+filepath.Base(p)+"-link")

@@ -35,12 +35,17 @@ type FolderRules struct {
 	// NoExecBits: files show no executable bit of their own (NTFS, FAT),
 	// so history's kind is kept for them.
 	NoExecBits bool `json:"noExecBits"`
+	// NoSymlinks: a symbolic link cannot be made here (Windows without
+	// the privilege, FAT), so checkout writes a link as a small file
+	// holding its target, and a scan takes such a file, unchanged, as
+	// the link history has (git's core.symlinks=false).
+	NoSymlinks bool `json:"noSymlinks"`
 }
 
 // Any says whether any rule applies: a folder with none holds every name
 // and kind history can.
 func (r FolderRules) Any() bool {
-	return r.CaseInsensitive || r.Normalizing || r.WindowsNames || r.NoExecBits
+	return r.CaseInsensitive || r.Normalizing || r.WindowsNames || r.NoExecBits || r.NoSymlinks
 }
 
 // names says whether a rule about names applies.

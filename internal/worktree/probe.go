@@ -59,6 +59,11 @@ func ProbeFolder(dir string) (FolderRules, error) {
 			}
 		}
 	}
+	if err := os.Symlink(tag+"-a", filepath.Join(dir, tag+"-link")); err != nil {
+		r.NoSymlinks = true
+	} else {
+		made = append(made, filepath.Join(dir, tag+"-link"))
+	}
 	if runtime.GOOS == "windows" {
 		r.WindowsNames, r.NoExecBits = true, true
 		return r, nil
@@ -124,7 +129,7 @@ func SaveFolderRules(meta string, r FolderRules) error {
 func osDefaultRules() FolderRules {
 	switch runtime.GOOS {
 	case "windows":
-		return FolderRules{CaseInsensitive: true, WindowsNames: true, NoExecBits: true}
+		return FolderRules{CaseInsensitive: true, WindowsNames: true, NoExecBits: true, NoSymlinks: true}
 	case "darwin", "ios":
 		return FolderRules{CaseInsensitive: true, Normalizing: true}
 	}

@@ -249,6 +249,35 @@ type headDir struct {
 	tree *object.Tree
 }
 
+// maxLinkStandIn bounds what a scan reads to see whether a file stands
+// for a link: a link target is a path.
+const maxLinkStandIn = 4096
+
+// linkStandIn reports whether the file n, in a folder without links, is
+// the stand-in checkout wrote for HEAD's link of that name, unchanged
+// (the target as its content); if so n becomes that link.
+func (w *walker) linkStandIn(n *entryNode, head headDir, abs string) bool {
+	if w.names == nil || !w.names.Rules.NoSymlinks {
+		return false
+	}
+	h, ok := head.find(n.e.Name)
+	if !ok || h.Kind != object.KindSymlink || h.Size != n.st.size || h.Size > maxLinkStandIn {
+		return false
+	}
+	f, err := object.OpenNoFollow(filepath.Join(abs, n.diskName()))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, h.Size+1)
+	k, _ := io.ReadFull(f, b)
+	if int64(k) != h.Size || object.Hash(object.TypeChunk, b[:k]) != h.ID {
+		return false
+	}
+	n.e.Kind, n.e.Size, n.e.ID, n.target = object.KindSymlink, h.Size, h.ID, string(b[:k])
+	return true
+}
+
 // find is HEAD's entry called name in this directory.
 func (h headDir) find(name string) (object.Entry, bool) {
 	if h.tree == nil {
@@ -355,6 +384,8 @@ func (w *walker) walk(dir []string, disk string, parent *ignore.Rules, head head
 			n.e.Size = int64(len(target))
 			n.e.ID = object.Hash(object.TypeChunk, []byte(target))
 			n.target = target
+		case m.IsRegular() && w.linkStandIn(n, head, abs):
+			// A file standing for history's link (no links here).
 		case m.IsRegular():
 			n.e.Kind = object.KindFile
 			if m&0o100 != 0 {
