@@ -171,7 +171,16 @@ func UnescapeName(name string) string {
 
 func isEscaped(r rune) bool { return r > escapeBase && r <= escapeBase+0xFF }
 
-var folder = cases.Fold()
+// folders are case folders: a cases.Caser keeps state while it works, so
+// each goroutine takes its own.
+var folders = sync.Pool{New: func() any { c := cases.Fold(); return &c }}
+
+// fold is Unicode's full case folding of s.
+func fold(s string) string {
+	c := folders.Get().(*cases.Caser)
+	defer folders.Put(c)
+	return c.String(s)
+}
 
 // FoldKey is the name a folder with rules r sees name as: two names with
 // one key are one file there. Normalization is NFC, case folding
@@ -189,7 +198,7 @@ func FoldKey(name string, r FolderRules) string {
 		name = norm.NFC.String(name)
 	}
 	if r.CaseInsensitive {
-		name = folder.String(name)
+		name = fold(name)
 	}
 	return name
 }
