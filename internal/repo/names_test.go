@@ -146,6 +146,14 @@ func TestNamesAcrossPlatforms(t *testing.T) {
 		}
 	}
 	clean("after checkout")
+	for disk, want := range map[string]string{
+		"x\uF03Adir/a.name-clash-1.md": "x:dir/a.md", "X\uF03ADIR/INNER.TXT": "x:dir/inner.txt",
+		"cafe\u0301.name-clash-1.txt": "caf\u00e9.txt", "au\uF078.txt": "aux.txt", "new\uF03Aname": "new:name",
+	} {
+		if got, err := b.RelPath(filepath.Join(b.Root, disk)); err != nil || got != want {
+			t.Errorf("RelPath(%q) = %q, %v; want %q", disk, got, err, want)
+		}
+	}
 	st, _ := b.Status(ctx)
 	kept := map[string]string{}
 	for _, k := range st.Kept {

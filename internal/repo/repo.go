@@ -341,5 +341,15 @@ func (r *Repo) RelPath(p string) (string, error) {
 	if rel == "." {
 		return "", nil
 	}
-	return filepath.ToSlash(rel), nil
+	rel = filepath.ToSlash(rel)
+	if n := r.names(r.Store); n != nil {
+		// A name as the folder shows it (escaped, a clash name, NFD from
+		// a Mac's completion) is the path history has.
+		_, head, err := r.headTree()
+		if err != nil {
+			return "", err
+		}
+		return n.HistoryPath(head, rel)
+	}
+	return rel, nil
 }

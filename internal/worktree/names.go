@@ -441,3 +441,46 @@ func (n *Names) historyNames(id object.ID, t *object.Tree, disk []string) []stri
 	}
 	return out
 }
+
+// HistoryPath is the path of history that the folder path disk (relative,
+// slash-separated) stands for in the tree root: what a user names from
+// the folder (an escaped name, a clash name, a name typed or completed in
+// another normalization or case) is HEAD's path. Past the last directory
+// root has, names are taken as new ones (unescaped, NFC) are.
+func (n *Names) HistoryPath(root object.ID, disk string) (string, error) {
+	if !n.Active() || disk == "" {
+		return disk, nil
+	}
+	id := root
+	var t *object.Tree
+	if !root.IsZero() {
+		var err error
+		if t, err = n.Trees.ReadTree(root); err != nil {
+			return "", err
+		}
+	}
+	var out strings.Builder
+	for rest := disk; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, "/")
+		h := n.historyNames(id, t, []string{name})[0]
+		if out.Len() > 0 {
+			out.WriteByte('/')
+		}
+		out.WriteString(h)
+		if t == nil {
+			continue
+		}
+		e, ok := t.Find(h)
+		if !ok || e.Kind != object.KindDir {
+			t = nil
+			continue
+		}
+		id = e.ID
+		var err error
+		if t, err = n.Trees.ReadTree(id); err != nil {
+			return "", err
+		}
+	}
+	return out.String(), nil
+}
