@@ -194,6 +194,27 @@ func writeTree(t *testing.T, dir string, seed int64, small int) {
 	}
 }
 
+// writeNamesTree is writeTree plus names a Windows folder cannot hold as
+// they are, which clash differently from one seed to the next: upper- and
+// lower-case twins of some files (a twin only in some seeds), colons and
+// question marks in file and directory names.
+func writeNamesTree(t *testing.T, dir string, seed int64, small int) {
+	t.Helper()
+	writeTree(t, dir, seed, small)
+	for i := range small / 4 {
+		d := filepath.Join(dir, fmt.Sprintf("n%d:dir", i%4))
+		os.MkdirAll(d, 0o755)
+		b := []byte(fmt.Sprintf("file %d\n", i))
+		os.WriteFile(filepath.Join(d, fmt.Sprintf("F%03d.txt", i)), b, 0o644)
+		if (int64(i)+seed)%3 != 0 {
+			os.WriteFile(filepath.Join(d, fmt.Sprintf("f%03d.txt", i)), append(b, "lower\n"...), 0o644)
+		}
+		if (int64(i)+seed)%2 == 0 {
+			os.WriteFile(filepath.Join(d, fmt.Sprintf("what%d?", i)), b, 0o644)
+		}
+	}
+}
+
 // clearTree removes everything but .mesh and the names in keep.
 func clearTree(t *testing.T, dir string, keep ...string) {
 	ents, _ := os.ReadDir(dir)
@@ -352,6 +373,62 @@ func killCases(t *testing.T, bin, root string) []killCase {
 			check: func(_, out string) string {
 				if treeDigest(t, out) != want {
 					return "the folder restored into differs from the commit"
+				}
+				return ""
+			}})
+	}
+
+	// checkout on a folder with Windows's rules (simulated: the rules a
+	// probe of NTFS finds, where mesh keeps them) between two versions
+	// whose names clash differently: files move between their own and
+	// their escaped or clash names; killed anywhere, the next run ends at
+	// the target with every file where the plan puts it.
+	{
+		src := filepath.Join(root, "names-src")
+		os.Mkdir(src, 0o755)
+		mustMesh(t, bin, src, "init")
+		writeNamesTree(t, src, 2, small)
+		mustMesh(t, bin, src, "commit", "-m", "A")
+		a := revParse(t, bin, src, "HEAD")
+		clearTree(t, src)
+		writeNamesTree(t, src, 3, small)
+		mustMesh(t, bin, src, "commit", "-m", "B")
+		dir := filepath.Join(root, "names")
+		os.Mkdir(dir, 0o755)
+		mustMesh(t, bin, dir, "init")
+		rules := `{"version":1,"rules":{"caseInsensitive":true,"windowsNames":true,"noExecBits":true}}`
+		if err := os.WriteFile(filepath.Join(dir, ".mesh", "folder.json"), []byte(rules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustMesh(t, bin, dir, "remote", "add", "src", src)
+		mustMesh(t, bin, dir, "pull", "--allow-unrelated", "src")
+		cases = append(cases, killCase{name: "checkout-names", tmpl: dir, args: []string{"checkout", a},
+			check: func(dir, _ string) string {
+				if h := revParse(t, bin, dir, "HEAD"); h != a {
+					return "HEAD is " + h + ", not the commit checked out"
+				}
+				if got := changesOf(t, bin, dir, "status", "--json"); len(got) != 0 {
+					return fmt.Sprintf("the folder differs from HEAD: %q", got)
+				}
+				var bad []string
+				filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+					if err == nil && fi.IsDir() && filepath.Base(p) != ".mesh" {
+						seen := map[string]bool{}
+						ents, _ := os.ReadDir(p)
+						for _, e := range ents {
+							k := strings.ToLower(e.Name())
+							if seen[k] || strings.ContainsAny(e.Name(), ":?") {
+								bad = append(bad, filepath.Join(p, e.Name()))
+							}
+							seen[k] = true
+						}
+					} else if fi != nil && fi.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				})
+				if len(bad) > 0 {
+					return fmt.Sprintf("names this folder cannot hold: %q", bad)
 				}
 				return ""
 			}})

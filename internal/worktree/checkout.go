@@ -1,6 +1,7 @@
 package worktree
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,8 +94,9 @@ func Apply(ctx context.Context, root string, changes []object.Change, o ApplyOpt
 		if (c.Old != nil && c.old == c.new) || c.New == nil || freed[FoldKey(c.new, o.Names.rules())] {
 			continue
 		}
-		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(c.new)))
-		if err == nil && !(fi.IsDir() && c.New.Kind == object.KindDir) {
+		p := filepath.Join(root, filepath.FromSlash(c.new))
+		fi, err := os.Lstat(p)
+		if err == nil && !(fi.IsDir() && c.New.Kind == object.KindDir) && !(placedElsewhere(c, o) && holds(o.Store, p, fi, c.New)) {
 			return fmt.Errorf("%s exists and is not committed: %w; move it away or commit it first", c.new, ErrWouldOverwrite)
 		}
 	}
@@ -359,6 +361,51 @@ func writeFile(ctx context.Context, o ApplyOptions, tmpDir string, c object.Chan
 	err = a.Commit()
 	return mw.n, err
 }
+
+// placedElsewhere reports whether c's new side is kept under another name
+// than its path.
+func placedElsewhere(c placedChange, o ApplyOptions) bool { return o.Names.Active() && c.new != c.Path }
+
+// holds reports whether the file at p (fi) is e's content already: a
+// killed run wrote it there (under a name a plan chose, which the scan
+// after the kill could not know), and writing it again loses nothing.
+func holds(s *object.Store, p string, fi fs.FileInfo, e *object.Entry) bool {
+	if !fi.Mode().IsRegular() || (e.Kind != object.KindFile && e.Kind != object.KindExec) || fi.Size() != e.Size {
+		return false
+	}
+	f, err := object.OpenNoFollow(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	cw := &compareWriter{r: f}
+	if _, err := s.WriteFileTo(context.Background(), cw, e.ID); err != nil || cw.differ {
+		return false
+	}
+	n, _ := f.Read(make([]byte, 1))
+	return n == 0
+}
+
+// compareWriter checks that what is written to it is what r holds next.
+type compareWriter struct {
+	r      io.Reader
+	buf    []byte
+	differ bool
+}
+
+func (c *compareWriter) Write(b []byte) (int, error) {
+	if cap(c.buf) < len(b) {
+		c.buf = make([]byte, len(b))
+	}
+	got := c.buf[:len(b)]
+	if _, err := io.ReadFull(c.r, got); err != nil || !bytes.Equal(got, b) {
+		c.differ = true
+		return 0, errDiffer
+	}
+	return len(b), nil
+}
+
+var errDiffer = errors.New("content differs")
 
 // unchangedSinceScan checks, just before a file is replaced or removed,
 // that it still looks as the scan that found it committed saw it: an

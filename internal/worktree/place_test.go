@@ -109,3 +109,28 @@ func TestProbeFolder(t *testing.T) {
 		t.Fatalf("kept rules: %+v %v", r, err)
 	}
 }
+
+// TestApplyTakesItsOwnEarlierWrite: a file a killed checkout already
+// wrote under a clash name (which the scan after the kill could not know
+// for the checkout's) is not taken for a user's file when it holds
+// exactly that content; anything else there still is.
+func TestApplyTakesItsOwnEarlierWrite(t *testing.T) {
+	s := testStore(t)
+	n := &Names{Rules: FolderRules{CaseInsensitive: true}, Trees: s}
+	to := storeFolder(t, s, map[string]string{"A.txt": "upper", "a.txt": "lower"})
+	all, _ := object.DiffTrees(s, object.ZeroID, to)
+	for _, c := range []struct {
+		there string
+		ok    bool
+	}{{"lower", true}, {"a user's file", false}} {
+		root := t.TempDir()
+		write(t, root, "a.name-clash-1.txt", c.there, 0o644)
+		err := Apply(context.Background(), root, all, ApplyOptions{Store: s, Names: n, To: to})
+		if (err == nil) != c.ok {
+			t.Fatalf("%q already there: %v", c.there, err)
+		}
+		if got := folderOf(t, root)["a.name-clash-1.txt"]; !c.ok && got != c.there {
+			t.Fatalf("the user's file became %q", got)
+		}
+	}
+}
