@@ -47,6 +47,46 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 			dsts = append(dsts, file{c.Path, *c.New})
 		}
 	}
+	cands := func(fs []file) []RenameCandidate {
+		out := make([]RenameCandidate, len(fs))
+		for i, f := range fs {
+			out[i] = RenameCandidate{Path: f.path, Entry: f.e}
+		}
+		return out
+	}
+	pairs, err := FindRenames(cands(srcs), cands(dsts), func(e object.Entry) ([]byte, error) { return m.content(&e) })
+	if err != nil || len(pairs) == 0 {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, p := range pairs {
+		out[p.From] = p.To
+	}
+	return out, nil
+}
+
+// RenameCandidate is a file that a change deleted (a source) or added (a
+// destination).
+type RenameCandidate struct {
+	Path  string
+	Entry object.Entry
+}
+
+// Rename is a deleted file paired with an added one, with how alike they
+// are: 100 for the same content, else the percent of bytes in common.
+type Rename struct {
+	From, To string
+	Score    int
+}
+
+// FindRenames pairs deleted files with added ones as git's rename
+// detection (-M50%) does: the same content first, then the most similar
+// (at least 50% of the bytes of the larger, by spans ending at a newline
+// or after 64 bytes), each path once, best first, then by path; so the
+// answer is a pure function of the candidates. read gives a file's
+// content, or nil for one too large to compare. Past 1,000 destinations
+// only exact renames are found, as git's rename limit does.
+func FindRenames(srcs, dsts []RenameCandidate, read func(object.Entry) ([]byte, error)) ([]Rename, error) {
 	if len(srcs) == 0 || len(dsts) == 0 {
 		return nil, nil
 	}
@@ -60,7 +100,7 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 		if s, ok := sigs[e.ID]; ok {
 			return s, nil
 		}
-		b, err := m.content(&e)
+		b, err := read(e)
 		if err != nil || b == nil {
 			sigs[e.ID] = nil
 			return nil, err
@@ -71,14 +111,14 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 	}
 	for _, s := range srcs {
 		for _, d := range dsts {
-			if s.e.ID == d.e.ID {
-				pairs = append(pairs, pair{s.path, d.path, 101})
+			if s.Entry.ID == d.Entry.ID {
+				pairs = append(pairs, pair{s.Path, d.Path, 101})
 			}
 		}
 		if len(dsts) > maxRenameCandidates {
 			continue
 		}
-		ss, err := sig(s.e)
+		ss, err := sig(s.Entry)
 		if err != nil {
 			return nil, err
 		}
@@ -86,10 +126,10 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 			continue
 		}
 		for _, d := range dsts {
-			if s.e.ID == d.e.ID || !mayBeAlike(s.e.Size, d.e.Size) {
+			if s.Entry.ID == d.Entry.ID || !mayBeAlike(s.Entry.Size, d.Entry.Size) {
 				continue
 			}
-			ds, err := sig(d.e)
+			ds, err := sig(d.Entry)
 			if err != nil {
 				return nil, err
 			}
@@ -97,7 +137,7 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 				continue
 			}
 			if score := ss.similarity(ds); score >= minSimilarity {
-				pairs = append(pairs, pair{s.path, d.path, score})
+				pairs = append(pairs, pair{s.Path, d.Path, score})
 			}
 		}
 	}
@@ -111,14 +151,14 @@ func (m *treeMerge) renames(base, mover, editor object.ID) (map[string]string, e
 		}
 		return a.dst < b.dst
 	})
-	out := map[string]string{}
-	used := map[string]bool{}
+	var out []Rename
+	done, used := map[string]bool{}, map[string]bool{}
 	for _, p := range pairs {
-		if _, done := out[p.src]; done || used[p.dst] {
+		if done[p.src] || used[p.dst] {
 			continue
 		}
-		out[p.src] = p.dst
-		used[p.dst] = true
+		done[p.src], used[p.dst] = true, true
+		out = append(out, Rename{From: p.src, To: p.dst, Score: min(p.score, 100)})
 	}
 	return out, nil
 }

@@ -147,8 +147,17 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 			return nil
 		}
 	}
-	fmt.Fprintf(w, "diff --mesh %s %s\n", QuotePath("a/"+c.Path), QuotePath("b/"+c.Path))
+	from := c.Path
+	if c.From != "" {
+		from = c.From
+	}
+	fmt.Fprintf(w, "diff --mesh %s %s\n", QuotePath("a/"+from), QuotePath("b/"+c.Path))
 	switch {
+	case c.Status == "renamed":
+		fmt.Fprintf(w, "similarity index %d%%\nrename from %s\nrename to %s\n", c.Score, QuotePath(c.From), QuotePath(c.Path))
+		if c.Old.Kind != c.New.Kind {
+			fmt.Fprintf(w, "old mode %s\nnew mode %s\n", mode(c.Old), mode(c.New))
+		}
 	case c.Old == nil || c.Old.Kind == object.KindDir:
 		fmt.Fprintf(w, "new file mode %s\n", mode(c.New))
 	case c.New == nil || c.New.Kind == object.KindDir:
@@ -166,7 +175,7 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 	if oldE != nil && newE != nil && oldE.ID == newE.ID {
 		return nil
 	}
-	a, err := r.content(ctx, oldE, c.Path, false)
+	a, err := r.content(ctx, oldE, from, false)
 	if err != nil {
 		return err
 	}
@@ -175,10 +184,10 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 		return err
 	}
 	if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
-		fmt.Fprintf(w, "Binary files %s and %s differ\n", QuotePath("a/"+c.Path), QuotePath("b/"+c.Path))
+		fmt.Fprintf(w, "Binary files %s and %s differ\n", QuotePath("a/"+from), QuotePath("b/"+c.Path))
 		return nil
 	}
-	an, bn := QuotePath("a/"+c.Path), QuotePath("b/"+c.Path)
+	an, bn := QuotePath("a/"+from), QuotePath("b/"+c.Path)
 	if oldE == nil {
 		an = "/dev/null"
 	}
@@ -260,4 +269,102 @@ func hunkRange(from, to int) string {
 		return fmt.Sprintf("%d", from+1)
 	}
 	return fmt.Sprintf("%d,%d", from+1, n)
+}
+
+// DetectRenames pairs the files d deletes with the files it adds, as
+// git's -M does (merge.FindRenames): each pair becomes one "renamed"
+// change at the new path, From naming the old one.
+func (r *Repo) DetectRenames(ctx context.Context, d *DiffResult) error {
+	var srcs, dsts []merge.RenameCandidate
+	isFile := func(e *object.Entry) bool {
+		return e != nil && (e.Kind == object.KindFile || e.Kind == object.KindExec)
+	}
+	for _, c := range d.Changes {
+		switch {
+		case c.Status == "deleted" && isFile(c.Old):
+			srcs = append(srcs, merge.RenameCandidate{Path: c.Path, Entry: *c.Old})
+		case c.Status == "added" && isFile(c.New):
+			dsts = append(dsts, merge.RenameCandidate{Path: c.Path, Entry: *c.New})
+		}
+	}
+	if len(srcs) == 0 || len(dsts) == 0 {
+		return nil
+	}
+	read := func(e object.Entry) ([]byte, error) {
+		if d.To.Worktree && !r.Store.Has(e.ID) {
+			return nil, nil // a file of the working tree: only exact renames
+		}
+		return r.content(ctx, &e, "", false)
+	}
+	pairs, err := merge.FindRenames(srcs, dsts, read)
+	if err != nil || len(pairs) == 0 {
+		return err
+	}
+	from := map[string]merge.Rename{}
+	gone := map[string]bool{}
+	for _, p := range pairs {
+		from[p.To] = p
+		gone[p.From] = true
+	}
+	olds := map[string]*object.Entry{}
+	for _, c := range d.Changes {
+		if gone[c.Path] && c.Status == "deleted" {
+			olds[c.Path] = c.Old
+		}
+	}
+	out := d.Changes[:0]
+	for _, c := range d.Changes {
+		if gone[c.Path] && c.Status == "deleted" {
+			continue
+		}
+		if p, ok := from[c.Path]; ok && c.Status == "added" {
+			c.Status, c.From, c.Score, c.Old = "renamed", p.From, p.Score, olds[p.From]
+		}
+		out = append(out, c)
+	}
+	d.Changes = out
+	return nil
+}
+
+// CountLines fills in each change's Added and Deleted lines (Binary for
+// files without lines), as git's --stat counts them.
+func (r *Repo) CountLines(ctx context.Context, d *DiffResult) error {
+	for i := range d.Changes {
+		c := &d.Changes[i]
+		oldE, newE := c.Old, c.New
+		if oldE != nil && oldE.Kind == object.KindDir {
+			oldE = nil
+		}
+		if newE != nil && newE.Kind == object.KindDir {
+			newE = nil
+		}
+		if (oldE == nil && newE == nil) || (oldE != nil && newE != nil && oldE.ID == newE.ID) {
+			continue
+		}
+		from := c.Path
+		if c.From != "" {
+			from = c.From
+		}
+		a, err := r.content(ctx, oldE, from, false)
+		if err != nil {
+			return err
+		}
+		b, err := r.content(ctx, newE, c.Path, d.To.Worktree)
+		if err != nil {
+			return err
+		}
+		if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
+			c.Binary = true
+			continue
+		}
+		for _, o := range merge.Diff(merge.Lines(a), merge.Lines(b)) {
+			switch o.Kind {
+			case merge.Delete:
+				c.Deleted += o.A1 - o.A0
+			case merge.Insert:
+				c.Added += o.B1 - o.B0
+			}
+		}
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 type LogEntry struct {
 	ID object.ID `json:"id"`
 	*object.Commit
+	// Path is the followed file's name at this commit (LogOptions.Follow).
+	Path string `json:"path,omitempty"`
 }
 
 // Log returns up to n commits (all when n <= 0) reachable from start,

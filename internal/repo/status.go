@@ -18,6 +18,16 @@ type FileStatus struct {
 	Status string        `json:"status"`
 	Old    *object.Entry `json:"old,omitempty"`
 	New    *object.Entry `json:"new,omitempty"`
+	// From is, for "renamed" (diff, show and log, as git's -M finds
+	// them), the path the file had; Score how alike the two are (100:
+	// the same content).
+	From  string `json:"from,omitempty"`
+	Score int    `json:"score,omitempty"`
+	// Added and Deleted count the lines changed (diff --stat, log
+	// --stat); Binary says there are no lines to count.
+	Added   int  `json:"added,omitempty"`
+	Deleted int  `json:"deleted,omitempty"`
+	Binary  bool `json:"binary,omitempty"`
 }
 
 // Status is the working tree compared with HEAD.

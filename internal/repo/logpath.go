@@ -1,0 +1,227 @@
+package repo
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+
+	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/object"
+)
+
+// LogOptions limit a log.
+type LogOptions struct {
+	// N is the most commits shown (0: all).
+	N int
+	// Paths, when set, keep only the commits that changed what is at
+	// these paths (files or folders), with git's default simplification:
+	// a commit whose paths are as in one of its parents is left out, and
+	// only that parent is followed (for a merge, the side the paths came
+	// from).
+	Paths []string
+	// Follow, with one path, goes on under a file's earlier name where a
+	// commit added it by renaming another (as git log --follow).
+	Follow bool
+}
+
+// LogPaths is Log limited by o. Each entry's Path is, with Follow, the
+// name the file had at that commit.
+func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
+	if len(o.Paths) == 0 {
+		return r.Log(start, o.N)
+	}
+	trees := newTreeCache(r.Store)
+	at := func(tree object.ID, paths []string) ([]object.Entry, error) {
+		out := make([]object.Entry, len(paths))
+		for i, p := range paths {
+			e, err := object.Lookup(trees, tree, p)
+			if err == nil {
+				out[i] = e
+			} else if !errors.Is(err, object.ErrPathNotFound) {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	same := func(a, b []object.Entry) bool {
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	present := func(es []object.Entry) bool {
+		for _, e := range es {
+			if !e.ID.IsZero() {
+				return true
+			}
+		}
+		return false
+	}
+	var out []LogEntry
+	seen := map[object.ID]bool{start: true}
+	q := &pathQueue{}
+	c, err := r.Store.ReadCommit(start)
+	if err != nil {
+		return nil, err
+	}
+	heap.Push(q, pathQueued{LogEntry{ID: start, Commit: c}, o.Paths})
+	push := func(id object.ID, paths []string) error {
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		pc, err := r.Store.ReadCommit(id)
+		if err != nil {
+			return err
+		}
+		heap.Push(q, pathQueued{LogEntry{ID: id, Commit: pc}, paths})
+		return nil
+	}
+	for q.Len() > 0 && (o.N <= 0 || len(out) < o.N) {
+		e := heap.Pop(q).(pathQueued)
+		mine, err := at(e.Tree, e.paths)
+		if err != nil {
+			return nil, err
+		}
+		if len(e.Parents) == 0 {
+			if present(mine) {
+				out = append(out, e.withPath(o.Follow))
+			}
+			continue
+		}
+		var parents [][]object.Entry
+		treesame := -1
+		for i, p := range e.Parents {
+			pc, err := r.Store.ReadCommit(p)
+			if err != nil {
+				return nil, err
+			}
+			theirs, err := at(pc.Tree, e.paths)
+			if err != nil {
+				return nil, err
+			}
+			if same(mine, theirs) {
+				treesame = i
+				break
+			}
+			parents = append(parents, theirs)
+		}
+		if treesame >= 0 {
+			if err := push(e.Parents[treesame], e.paths); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, e.withPath(o.Follow))
+		for i, p := range e.Parents {
+			paths := e.paths
+			if o.Follow && !present(parents[i]) && present(mine) {
+				// The file is new here against this parent: it may be
+				// another of the parent's files, renamed.
+				pc, _ := r.Store.ReadCommit(p)
+				from, err := r.renamedFrom(trees, pc.Tree, e.Tree, e.paths[0], mine[0])
+				if err != nil {
+					return nil, err
+				}
+				if from != "" {
+					paths = []string{from}
+				}
+			}
+			if err := push(p, paths); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// withPath is the entry, naming its path when following one file.
+func (e pathQueued) withPath(follow bool) LogEntry {
+	l := e.LogEntry
+	if follow {
+		l.Path = e.paths[0]
+	}
+	return l
+}
+
+// renamedFrom is the file of tree from that became path (entry e) in
+// tree to, by a rename git's -M would find, or "".
+func (r *Repo) renamedFrom(trees object.TreeReader, from, to object.ID, path string, e object.Entry) (string, error) {
+	if e.Kind != object.KindFile && e.Kind != object.KindExec {
+		return "", nil
+	}
+	changes, err := object.DiffTrees(trees, from, to)
+	if err != nil {
+		return "", err
+	}
+	var srcs []merge.RenameCandidate
+	for _, c := range changes {
+		if c.Old != nil && c.New == nil && (c.Old.Kind == object.KindFile || c.Old.Kind == object.KindExec) {
+			srcs = append(srcs, merge.RenameCandidate{Path: c.Path, Entry: *c.Old})
+		}
+	}
+	pairs, err := merge.FindRenames(srcs, []merge.RenameCandidate{{Path: path, Entry: e}}, r.renameContent)
+	if err != nil || len(pairs) == 0 {
+		return "", err
+	}
+	return pairs[0].From, nil
+}
+
+// renameContent is a file's content for rename detection (nil past the
+// size a line diff is made for).
+func (r *Repo) renameContent(e object.Entry) ([]byte, error) {
+	return r.content(context.Background(), &e, "", false)
+}
+
+// pathQueued is a commit to look at, with the paths followed there.
+type pathQueued struct {
+	LogEntry
+	paths []string
+}
+
+// pathQueue orders commits as commitQueue does.
+type pathQueue []pathQueued
+
+func (q pathQueue) Len() int { return len(q) }
+func (q pathQueue) Less(i, j int) bool {
+	return commitQueue{q[i].LogEntry, q[j].LogEntry}.Less(0, 1)
+}
+func (q pathQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *pathQueue) Push(x any)   { *q = append(*q, x.(pathQueued)) }
+func (q *pathQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// treeCache keeps the trees a walk of history reads: consecutive commits
+// share most of theirs.
+type treeCache struct {
+	st    *object.Store
+	trees map[object.ID]*object.Tree
+}
+
+// maxCachedTrees bounds a treeCache: past it, it starts again.
+const maxCachedTrees = 1 << 14
+
+func newTreeCache(st *object.Store) *treeCache {
+	return &treeCache{st: st, trees: map[object.ID]*object.Tree{}}
+}
+
+func (c *treeCache) ReadTree(id object.ID) (*object.Tree, error) {
+	if t, ok := c.trees[id]; ok {
+		return t, nil
+	}
+	t, err := c.st.ReadTree(id)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.trees) >= maxCachedTrees {
+		clear(c.trees)
+	}
+	c.trees[id] = t
+	return t, nil
+}
