@@ -474,6 +474,58 @@ func DecodeTree(body []byte) (*Tree, error) {
 	return t, nil
 }
 
+// FindEntry looks name up in the encoded tree body without decoding the
+// other entries (a walk of history looks one path up in thousands of
+// trees). It reads entries in order until it passes name; what it reads
+// is checked as DecodeTree checks it, so a body that is not a tree's
+// encoding is an error, though one whose flaw lies past name may go
+// unnoticed (DecodeTree, and fsck, see all of it).
+func FindEntry(body []byte, name string) (Entry, bool, error) {
+	d := decoder{b: body}
+	d.version()
+	n := d.count(1 + 1 + 1 + 1 + IDSize)
+	var prev []byte
+	want := []byte(name)
+	for i := 0; i < n && d.err == nil; i++ {
+		l := d.count(1)
+		if d.err != nil {
+			break
+		}
+		nb := d.b[:l]
+		d.b = d.b[l:]
+		kind := Kind(d.byte1())
+		size := d.uvarint()
+		id := d.id()
+		if d.err != nil {
+			break
+		}
+		if i > 0 && bytes.Compare(prev, nb) >= 0 {
+			d.fail("entries %q and %q are not sorted and unique", prev, nb)
+			break
+		}
+		prev = nb
+		switch c := bytes.Compare(nb, want); {
+		case c < 0:
+			continue
+		case c > 0:
+			return Entry{}, false, nil
+		}
+		if size > math.MaxInt64 {
+			d.fail("entry %q has size %d", name, size)
+			break
+		}
+		en := Entry{Name: name, Kind: kind, Size: int64(size), ID: id}
+		if err := checkEntry(en); err != nil {
+			return Entry{}, false, fmt.Errorf("decode tree: %w", err)
+		}
+		return en, true, nil
+	}
+	if d.err != nil {
+		return Entry{}, false, fmt.Errorf("decode tree: %w", d.err)
+	}
+	return Entry{}, false, nil
+}
+
 // DecodeCommit parses a commit body, accepting only its canonical encoding.
 func DecodeCommit(body []byte) (*Commit, error) {
 	d := decoder{b: body}

@@ -38,6 +38,33 @@ func FuzzDecodeTree(f *testing.F) {
 	})
 }
 
+// FuzzFindEntry: on a body DecodeTree accepts, FindEntry finds exactly
+// the entries it holds, and nothing else; on any body it never panics.
+func FuzzFindEntry(f *testing.F) {
+	tb, _ := sampleTree().Encode()
+	f.Add(tb, "a")
+	f.Add(tb, sampleTree().Entries[0].Name)
+	f.Fuzz(func(t *testing.T, b []byte, name string) {
+		e, ok, err := FindEntry(b, name)
+		tr, derr := DecodeTree(b)
+		if derr != nil {
+			return // FindEntry may or may not see the flaw
+		}
+		if err != nil {
+			t.Fatalf("FindEntry refuses a tree DecodeTree accepts: %v", err)
+		}
+		want, wok := tr.Find(name)
+		if ok != wok || e != want {
+			t.Fatalf("FindEntry(%q) = %+v %v, Find %+v %v", name, e, ok, want, wok)
+		}
+		for _, en := range tr.Entries {
+			if got, ok, _ := FindEntry(b, en.Name); !ok || got != en {
+				t.Fatalf("FindEntry(%q) = %+v %v, want %+v", en.Name, got, ok, en)
+			}
+		}
+	})
+}
+
 func FuzzDecodeFile(f *testing.F) {
 	f.Add((&File{}).Encode())
 	f.Add((&File{Chunks: []ChunkRef{{ID: Hash(TypeChunk, []byte("x")), Size: 1}}}).Encode())

@@ -50,3 +50,7 @@ func (m *Mapped) Close() error {
 	m.Data = nil
 	return syscall.Munmap(b)
 }
+
+// mapPacks says whether small reads come from a map of the pack: on Unix
+// a pack that a repack deletes stays readable while mapped.
+const mapPacks = true

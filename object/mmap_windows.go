@@ -31,3 +31,8 @@ func (m *Mapped) Close() error {
 	}
 	return nil
 }
+
+// mapPacks says whether small reads come from a map of the pack: not on
+// Windows, where MapFile reads the whole file and a mapped file cannot be
+// deleted.
+const mapPacks = false

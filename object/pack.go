@@ -78,6 +78,12 @@ type packFile struct {
 	once   sync.Once
 	f      *os.File
 	err    error
+	// data maps the pack for small reads (mapPacks): a walk of history
+	// reads thousands of small trees and commits, and a pread each was
+	// most of its time. nil until the first small read, or where the
+	// pack is not mapped.
+	data    *Mapped
+	mapOnce sync.Once
 
 	// rw guards the open file and the mapped index against retire and
 	// unmap: a read in progress finishes before the pack is closed, and
@@ -112,9 +118,28 @@ func (p *packFile) readAt(b []byte, off int64) error {
 		}
 		return p.err
 	}
+	if mapPacks && len(b) <= maxMappedRead {
+		p.mapOnce.Do(func() {
+			if m, err := MapFile(p.path); err == nil {
+				p.data = m
+			}
+		})
+		if p.data != nil {
+			if off < 0 || off+int64(len(b)) > int64(len(p.data.Data)) {
+				return io.EOF
+			}
+			copy(b, p.data.Data[off:])
+			return nil
+		}
+	}
 	_, err := p.f.ReadAt(b, off)
 	return err
 }
+
+// maxMappedRead is the largest read served from a pack's map: large
+// chunks are read with one pread, which costs less than faulting in their
+// pages one by one.
+const maxMappedRead = 64 << 10
 
 // retire closes the pack's file once reads in progress are done; its
 // index stays mapped (a lookup that already found it may still ask it)
@@ -127,6 +152,8 @@ func (p *packFile) retire() {
 		p.f.Close()
 		p.f = nil
 	}
+	p.data.Close()
+	p.data = nil
 }
 
 // unmap releases a retired pack's index.
@@ -183,6 +210,7 @@ func (p *packFile) close() {
 	if p.f != nil {
 		p.f.Close()
 	}
+	p.data.Close()
 	p.idx = nil
 	p.n = 0
 	p.mapped.Close()

@@ -3,7 +3,9 @@ package repo
 import (
 	"container/heap"
 	"context"
-	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
@@ -31,15 +33,28 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 		return r.Log(start, o.N)
 	}
 	trees := newTreeCache(r.Store)
+	bodies := &bodyCache{st: r.Store, bodies: map[object.ID][]byte{}}
+	// What is at the paths, by tree: a commit's is looked up once as a
+	// parent's and used again when the walk reaches it.
+	found := map[object.ID][]object.Entry{}
 	at := func(tree object.ID, paths []string) ([]object.Entry, error) {
+		if es, ok := found[tree]; ok && slices.Equal(paths, o.Paths) {
+			return es, nil
+		}
 		out := make([]object.Entry, len(paths))
 		for i, p := range paths {
-			e, err := object.Lookup(trees, tree, p)
-			if err == nil {
-				out[i] = e
-			} else if !errors.Is(err, object.ErrPathNotFound) {
+			e, ok, err := bodies.lookup(tree, p)
+			if err != nil {
 				return nil, err
 			}
+			if ok {
+				out[i] = e
+			}
+		}
+		if slices.Equal(paths, o.Paths) {
+			// Only the walk's own paths are kept: with --follow a
+			// commit may be looked at under a file's older name.
+			found[tree] = out
 		}
 		return out, nil
 	}
@@ -62,7 +77,18 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	var out []LogEntry
 	seen := map[object.ID]bool{start: true}
 	q := &pathQueue{}
-	c, err := r.Store.ReadCommit(start)
+	commits := map[object.ID]*object.Commit{} // read as parents, not yet walked
+	readCommit := func(id object.ID) (*object.Commit, error) {
+		if c, ok := commits[id]; ok {
+			return c, nil
+		}
+		c, err := r.Store.ReadCommit(id)
+		if err == nil {
+			commits[id] = c
+		}
+		return c, err
+	}
+	c, err := readCommit(start)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +98,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 			return nil
 		}
 		seen[id] = true
-		pc, err := r.Store.ReadCommit(id)
+		pc, err := readCommit(id)
 		if err != nil {
 			return err
 		}
@@ -81,6 +107,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	}
 	for q.Len() > 0 && (o.N <= 0 || len(out) < o.N) {
 		e := heap.Pop(q).(pathQueued)
+		delete(commits, e.ID)
 		mine, err := at(e.Tree, e.paths)
 		if err != nil {
 			return nil, err
@@ -94,7 +121,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 		var parents [][]object.Entry
 		treesame := -1
 		for i, p := range e.Parents {
-			pc, err := r.Store.ReadCommit(p)
+			pc, err := readCommit(p)
 			if err != nil {
 				return nil, err
 			}
@@ -120,7 +147,10 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 			if o.Follow && !present(parents[i]) && present(mine) {
 				// The file is new here against this parent: it may be
 				// another of the parent's files, renamed.
-				pc, _ := r.Store.ReadCommit(p)
+				pc, err := readCommit(p)
+				if err != nil {
+					return nil, err
+				}
 				from, err := r.renamedFrom(trees, pc.Tree, e.Tree, e.paths[0], mine[0])
 				if err != nil {
 					return nil, err
@@ -224,4 +254,53 @@ func (c *treeCache) ReadTree(id object.ID) (*object.Tree, error) {
 	}
 	c.trees[id] = t
 	return t, nil
+}
+
+// bodyCache keeps the encoded trees a walk of history looks paths up in
+// (object.FindEntry reads them without decoding every entry).
+type bodyCache struct {
+	st     *object.Store
+	bodies map[object.ID][]byte
+	size   int
+}
+
+// maxCachedBodies bounds a bodyCache's bytes: past it, it starts again.
+const maxCachedBodies = 64 << 20
+
+// lookup finds the entry at path in tree root.
+func (c *bodyCache) lookup(root object.ID, path string) (object.Entry, bool, error) {
+	e := object.Entry{Kind: object.KindDir, ID: root}
+	for rest := path; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, "/")
+		if name == "" {
+			continue
+		}
+		if e.Kind != object.KindDir {
+			return object.Entry{}, false, nil
+		}
+		b, ok := c.bodies[e.ID]
+		if !ok {
+			t, body, err := c.st.Get(e.ID)
+			if err != nil {
+				return object.Entry{}, false, err
+			}
+			if t != object.TypeTree {
+				return object.Entry{}, false, fmt.Errorf("object %s is a %s, not a tree: %w", e.ID.Short(), t, object.ErrCorrupt)
+			}
+			if c.size += len(body); c.size > maxCachedBodies {
+				clear(c.bodies)
+				c.size = len(body)
+			}
+			c.bodies[e.ID], b = body, body
+		}
+		id := e.ID
+		var err error
+		if e, ok, err = object.FindEntry(b, name); err != nil {
+			return object.Entry{}, false, fmt.Errorf("tree %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
+		} else if !ok {
+			return object.Entry{}, false, nil
+		}
+	}
+	return e, true, nil
 }
