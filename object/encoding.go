@@ -70,6 +70,17 @@ func (k Kind) String() string {
 // MarshalText makes kinds appear by name in JSON.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads a kind by its name, as MarshalText writes it.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindFile, KindExec, KindSymlink, KindDir} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown kind %q", b)
+}
+
 // Entry is one name in a tree. For files and executables ID names a file
 // object and Size is the content length; for a symlink ID names a chunk holding
 // the link target and Size is its length; for a directory ID names a tree and

@@ -138,6 +138,7 @@ func newApp(st *state) *cli.App {
 	}
 	app.Commands = append(app.Commands, repoCommands(st)...)
 	app.Commands = append(app.Commands, historyCommands(st)...)
+	app.Commands = append(app.Commands, uiCommands(st)...)
 	app.Commands = append(app.Commands, restoreCommands(st)...)
 	app.Commands = append(app.Commands, mergeCommands(st)...)
 	app.Commands = append(app.Commands, remoteCommands(st)...)

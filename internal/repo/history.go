@@ -12,6 +12,9 @@ type LogEntry struct {
 	*object.Commit
 	// Path is the followed file's name at this commit (LogOptions.Follow).
 	Path string `json:"path,omitempty"`
+	// Entry is, for a log of one path, what the commit holds there (zero
+	// where it deleted it).
+	Entry object.Entry `json:"-"`
 }
 
 // Log returns up to n commits (all when n <= 0) reachable from start,

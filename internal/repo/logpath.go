@@ -114,7 +114,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 		}
 		if len(e.Parents) == 0 {
 			if present(mine) {
-				out = append(out, e.withPath(o.Follow))
+				out = append(out, e.withPath(o.Follow, mine))
 			}
 			continue
 		}
@@ -141,7 +141,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 			}
 			continue
 		}
-		out = append(out, e.withPath(o.Follow))
+		out = append(out, e.withPath(o.Follow, mine))
 		for i, p := range e.Parents {
 			paths := e.paths
 			if o.Follow && !present(parents[i]) && present(mine) {
@@ -167,11 +167,15 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	return out, nil
 }
 
-// withPath is the entry, naming its path when following one file.
-func (e pathQueued) withPath(follow bool) LogEntry {
+// withPath is the entry, naming its path when following one file, and
+// for one path what is there.
+func (e pathQueued) withPath(follow bool, at []object.Entry) LogEntry {
 	l := e.LogEntry
 	if follow {
 		l.Path = e.paths[0]
+	}
+	if len(at) == 1 {
+		l.Entry = at[0]
 	}
 	return l
 }

@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -424,4 +426,56 @@ func overlapping(changes, dirty []object.Change) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// ErrPathExists is the kind of error for a restore under a new name that
+// something already has.
+var ErrPathExists = errors.New("something is already there")
+
+// RestoreAs writes the version of path at rev into the working tree as
+// newPath, which must not exist (so nothing is ever overwritten), and
+// returns the commit it came from. The file is new to the tree: the next
+// commit adds it.
+func (r *Repo) RestoreAs(ctx context.Context, rev, path, newPath string) (object.ID, error) {
+	if err := worktree.CheckPath(newPath); err != nil {
+		return object.ZeroID, err
+	}
+	e, id, err := r.ResolveEntry(rev + ":" + path)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	if e.Kind != object.KindFile && e.Kind != object.KindExec {
+		return object.ZeroID, fmt.Errorf("%s in commit %s is a %s: only a file is restored under a new name", path, id.Short(), e.Kind)
+	}
+	lock, err := r.Lock(ctx)
+	if err != nil {
+		return object.ZeroID, err
+	}
+	defer lock.Release()
+	dst := filepath.Join(r.Root, filepath.FromSlash(newPath))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return object.ZeroID, err
+	}
+	perm := os.FileMode(0o644)
+	if e.Kind == object.KindExec {
+		perm = 0o755
+	}
+	// O_EXCL: a file that appears there meanwhile is never overwritten.
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrExist) {
+		return object.ZeroID, fmt.Errorf("%s: %w; choose another name", newPath, ErrPathExists)
+	}
+	if err != nil {
+		return object.ZeroID, err
+	}
+	if _, err := r.Store.WriteFileTo(ctx, f, e.ID); err != nil {
+		f.Close()
+		os.Remove(dst)
+		return object.ZeroID, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(dst)
+		return object.ZeroID, err
+	}
+	return id, nil
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUICommand: mesh ui serves the history on loopback at the URL it
+// prints (and keeps in .mesh/ui.url), which a browser opens once: the
+// token becomes a cookie; without it nothing is served. It stops on an
+// interrupt.
+func TestUICommand(t *testing.T) {
+	bin := meshBin(t)
+	dir := t.TempDir()
+	mustMesh(t, bin, dir, "init")
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello\n"), 0o644)
+	mustMesh(t, bin, dir, "commit", "-m", "a commit to browse")
+	cmd := meshCmd(bin, dir, "ui", "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { io.Copy(io.Discard, out); done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Error("mesh ui did not stop on an interrupt")
+		}
+	}()
+	var u string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(filepath.Join(dir, ".mesh", "ui.url")); err == nil {
+			u = strings.TrimSpace(string(b))
+			break
+		}
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.Query().Get("token") == "" || !strings.HasPrefix(pu.Host, "127.0.0.1:") {
+		t.Fatalf("URL %q: %v", u, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, ".mesh", "ui.url")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("ui.url is readable by others: %v %v", fi.Mode(), err)
+	}
+	bare := "http://" + pu.Host + "/history"
+	if resp, err := http.Get(bare); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without the token: %v %v", resp, err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "a commit to browse") || resp.Request.URL.Query().Get("token") != "" {
+		t.Fatalf("first visit: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	resp, err = c.Get(bare)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("with the cookie: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,452 @@
+package ui
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/object"
+)
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/history", http.StatusSeeOther)
+	})
+	m.HandleFunc("GET /history", s.page("history", s.history))
+	m.HandleFunc("GET /api/log", s.api(s.history))
+	m.HandleFunc("GET /tree/{rev}/{path...}", s.page("tree", s.tree))
+	m.HandleFunc("GET /api/tree/{rev}/{path...}", s.api(s.tree))
+	m.HandleFunc("GET /raw/{rev}/{path...}", s.raw)
+	m.HandleFunc("GET /versions/{path...}", s.page("versions", s.versions))
+	m.HandleFunc("GET /api/versions/{path...}", s.api(s.versions))
+	m.HandleFunc("GET /diff", s.page("diff", s.diff))
+	m.HandleFunc("GET /api/diff", s.api(s.diff))
+	m.HandleFunc("POST /restore", s.restorePage)
+	m.HandleFunc("POST /api/restore", s.api(s.restore))
+	s.mux = m
+}
+
+// httpError is an error with the status it answers with.
+type httpError struct {
+	status int
+	err    error
+}
+
+func (e httpError) Error() string { return e.err.Error() }
+func (e httpError) Unwrap() error { return e.err }
+
+func badRequest(err error) error { return httpError{http.StatusBadRequest, err} }
+
+func statusOf(err error) int {
+	var h httpError
+	switch {
+	case errors.As(err, &h):
+		return h.status
+	case errors.Is(err, object.ErrPathNotFound), errors.Is(err, object.ErrNotFound), errors.Is(err, repo.ErrUnknownRev):
+		return http.StatusNotFound
+	case errors.Is(err, errBadPath):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// page renders what data returns with template name.
+func (s *Server) page(name string, data func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := data(r)
+		if err != nil {
+			s.fail(w, r, statusOf(err), err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := s.tmpl.ExecuteTemplate(&buf, name, map[string]any{"CSRF": s.csrf, "Data": v}); err != nil {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(buf.Bytes())
+	}
+}
+
+// api answers what data returns as JSON.
+func (s *Server) api(data func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := data(r)
+		if err != nil {
+			s.fail(w, r, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// Commit is a commit as the pages and the API show it.
+type Commit struct {
+	ID        object.ID   `json:"id"`
+	Short     string      `json:"short"`
+	Parents   []object.ID `json:"parents"`
+	Device    string      `json:"device"`
+	Name      string      `json:"deviceName,omitempty"`
+	Author    string      `json:"author"`
+	Time      time.Time   `json:"time"`
+	Message   string      `json:"message"`
+	Subject   string      `json:"-"`
+	Merge     bool        `json:"merge"`
+	Conflicts int         `json:"conflicts"`
+	// Path is, on a file's versions, its name at this commit.
+	Path string `json:"path,omitempty"`
+	// Size and File are, on a file's versions, its size and file object.
+	Size int64     `json:"size,omitempty"`
+	File object.ID `json:"file,omitzero"`
+}
+
+func toCommit(id object.ID, c *object.Commit) Commit {
+	subject, _, _ := strings.Cut(c.Message, "\n")
+	dev := c.DeviceName
+	if dev == "" {
+		dev, _, _ = strings.Cut(c.Device, "-")
+	}
+	return Commit{ID: id, Short: id.Short(), Parents: append([]object.ID{}, c.Parents...), Device: c.Device, Name: dev, Author: c.Author,
+		Time: time.Unix(c.Time, 0).In(time.FixedZone("", int(c.TZ)*60)), Message: c.Message, Subject: subject,
+		Merge: len(c.Parents) > 1, Conflicts: len(c.Conflicts)}
+}
+
+// History is the history page: commits newest first, filtered by path
+// and device.
+type History struct {
+	Path    string   `json:"path,omitempty"`
+	Device  string   `json:"device,omitempty"`
+	Commits []Commit `json:"commits"`
+	More    bool     `json:"more"`
+}
+
+// maxHistory is how many commits a history page shows unless told.
+const maxHistory = 200
+
+func (s *Server) history(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	p, err := cleanPath(q.Get("path"))
+	if err != nil {
+		return nil, err
+	}
+	n := maxHistory
+	if v := q.Get("n"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			return nil, badRequest(fmt.Errorf("n=%q: want a positive number", v))
+		}
+	}
+	h := History{Path: p, Device: q.Get("device"), Commits: []Commit{}}
+	head, err := s.repo.Resolve("HEAD")
+	if err != nil {
+		return h, nil // no commits yet
+	}
+	o := repo.LogOptions{}
+	if p != "" {
+		o.Paths = []string{p}
+	}
+	if h.Device == "" {
+		o.N = n + 1
+	}
+	entries, err := s.repo.LogPaths(head, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		c := toCommit(e.ID, e.Commit)
+		if h.Device != "" && c.Device != h.Device && c.Name != h.Device {
+			continue
+		}
+		if len(h.Commits) == n {
+			h.More = true
+			break
+		}
+		h.Commits = append(h.Commits, c)
+	}
+	return h, nil
+}
+
+// Entry is one name of a folder, or the file shown.
+type Entry struct {
+	Name string      `json:"name"`
+	Path string      `json:"path"`
+	Kind object.Kind `json:"kind"`
+	Size int64       `json:"size"`
+	ID   object.ID   `json:"id"`
+}
+
+// Tree is the tree page: a folder's entries, or one file's content.
+type Tree struct {
+	Commit  Commit  `json:"commit"`
+	Rev     string  `json:"rev"`
+	Path    string  `json:"path"`
+	Parents []Entry `json:"-"` // the folders leading here, for the page
+	Kind    object.Kind
+	Entries []Entry `json:"entries,omitempty"`
+	// A file: Text with its Lines when it is text, else Image or binary.
+	Size   int64    `json:"size,omitempty"`
+	Text   bool     `json:"text"`
+	Lines  []string `json:"lines,omitempty"`
+	Image  bool     `json:"image,omitempty"`
+	Target string   `json:"target,omitempty"` // a symlink's
+}
+
+// maxShown is the largest file a page shows; larger ones are downloads.
+const maxShown = 4 << 20
+
+func (s *Server) tree(r *http.Request) (any, error) {
+	rev := r.PathValue("rev")
+	p, err := cleanPath(r.PathValue("path"))
+	if err != nil {
+		return nil, err
+	}
+	e, id, err := s.repo.ResolveEntry(rev + ":" + p)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.repo.Store.ReadCommit(id)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tree{Commit: toCommit(id, c), Rev: rev, Path: p, Kind: e.Kind, Size: e.Size}
+	parts := []string{}
+	if p != "" {
+		parts = strings.Split(p, "/")
+	}
+	for i := range parts {
+		t.Parents = append(t.Parents, Entry{Name: parts[i], Path: strings.Join(parts[:i+1], "/")})
+	}
+	switch e.Kind {
+	case object.KindDir:
+		tr, err := s.repo.Store.ReadTree(e.ID)
+		if err != nil {
+			return nil, err
+		}
+		t.Entries = make([]Entry, len(tr.Entries))
+		for i, en := range tr.Entries {
+			t.Entries[i] = Entry{Name: en.Name, Path: path.Join(p, en.Name), Kind: en.Kind, Size: en.Size, ID: en.ID}
+		}
+	case object.KindSymlink:
+		b, err := s.repo.Store.ReadChunk(e.ID)
+		if err != nil {
+			return nil, err
+		}
+		t.Target = string(b)
+	default:
+		t.Image = strings.HasPrefix(mime.TypeByExtension(path.Ext(p)), "image/") && path.Ext(p) != ".svg"
+		if e.Size <= maxShown && !t.Image {
+			var buf bytes.Buffer
+			if _, err := s.repo.Store.WriteFileTo(r.Context(), &buf, e.ID); err != nil {
+				return nil, err
+			}
+			if b := buf.Bytes(); !merge.IsBinary(b) && utf8.Valid(b) {
+				t.Text = true
+				sc := bufio.NewScanner(bytes.NewReader(b))
+				sc.Buffer(make([]byte, 64<<10), maxShown)
+				for sc.Scan() {
+					t.Lines = append(t.Lines, sc.Text())
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+// raw sends a file's content at a commit, as a download unless it is an
+// image shown on the page.
+func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
+	p, err := cleanPath(r.PathValue("path"))
+	if err == nil && p == "" {
+		err = badRequest(errors.New("raw takes a file's path"))
+	}
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	e, _, err := s.repo.ResolveEntry(r.PathValue("rev") + ":" + p)
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	if e.Kind != object.KindFile && e.Kind != object.KindExec {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s is a %s, not a file", p, e.Kind))
+		return
+	}
+	ct := mime.TypeByExtension(path.Ext(p))
+	if !strings.HasPrefix(ct, "image/") || path.Ext(p) == ".svg" {
+		ct = "application/octet-stream"
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(p)}))
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.FormatInt(e.Size, 10))
+	s.repo.Store.WriteFileTo(r.Context(), w, e.ID)
+}
+
+// Versions is a file's versions page: every commit that changed it,
+// following renames, with what it held there.
+type Versions struct {
+	Path     string   `json:"path"`
+	Versions []Commit `json:"versions"`
+}
+
+func (s *Server) versions(r *http.Request) (any, error) {
+	p, err := cleanPath(r.PathValue("path"))
+	if err == nil && p == "" {
+		err = badRequest(errors.New("versions of which file?"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	head, err := s.repo.Resolve("HEAD")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.repo.LogPaths(head, repo.LogOptions{Paths: []string{p}, Follow: true})
+	if err != nil {
+		return nil, err
+	}
+	v := Versions{Path: p, Versions: []Commit{}}
+	for _, e := range entries {
+		c := toCommit(e.ID, e.Commit)
+		c.Path = e.Path
+		if !e.Entry.ID.IsZero() && (e.Entry.Kind == object.KindFile || e.Entry.Kind == object.KindExec) {
+			c.Size, c.File = e.Entry.Size, e.Entry.ID
+		}
+		v.Versions = append(v.Versions, c)
+	}
+	return v, nil
+}
+
+// Diff is the diff page: one file between two commits.
+type Diff struct {
+	Path  string     `json:"path"`
+	A     string     `json:"a"`
+	B     string     `json:"b"`
+	Lines []DiffLine `json:"lines"`
+	// Patch is the unified diff, git style.
+	Patch string `json:"patch"`
+}
+
+// DiffLine is a line of the patch, with what kind of line it is.
+type DiffLine struct {
+	Kind string `json:"kind"` // "add", "del", "hunk", "meta" or "ctx"
+	Text string `json:"text"`
+}
+
+func (s *Server) diff(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	p, err := cleanPath(q.Get("path"))
+	if err != nil {
+		return nil, err
+	}
+	a, b := q.Get("a"), q.Get("b")
+	if a == "" || b == "" {
+		return nil, badRequest(errors.New("diff takes two versions: a=REV&b=REV"))
+	}
+	var paths []string
+	if p != "" {
+		paths = []string{p}
+	}
+	d, err := s.repo.Diff(r.Context(), []string{a, b}, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.DetectRenames(r.Context(), d); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := s.repo.WritePatch(r.Context(), &buf, d); err != nil {
+		return nil, err
+	}
+	out := Diff{Path: p, A: a, B: b, Patch: buf.String(), Lines: []DiffLine{}}
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		kind := "ctx"
+		switch {
+		case strings.HasPrefix(l, "+++ "), strings.HasPrefix(l, "--- "), strings.HasPrefix(l, "diff "):
+			kind = "meta"
+		case strings.HasPrefix(l, "@@"):
+			kind = "hunk"
+		case strings.HasPrefix(l, "+"):
+			kind = "add"
+		case strings.HasPrefix(l, "-"):
+			kind = "del"
+		case !strings.HasPrefix(l, " "):
+			kind = "meta"
+		}
+		out.Lines = append(out.Lines, DiffLine{kind, l})
+	}
+	return out, nil
+}
+
+// Restored says what a restore wrote.
+type Restored struct {
+	Path   string    `json:"path"`
+	As     string    `json:"as"`
+	Source object.ID `json:"source"`
+}
+
+// restore brings a version of a file back: in place (mesh restore
+// --source REV PATH, which refuses to overwrite an uncommitted edit), or
+// under a new name that must not exist yet.
+func (s *Server) restore(r *http.Request) (any, error) {
+	p, err := cleanPath(r.PostFormValue("path"))
+	if err == nil && p == "" {
+		err = badRequest(errors.New("restore which file?"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	rev := r.PostFormValue("rev")
+	if rev == "" {
+		return nil, badRequest(errors.New("restore from which version? rev=REV"))
+	}
+	as, err := cleanPath(r.PostFormValue("as"))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if as != "" && as != p {
+		id, err := s.repo.RestoreAs(r.Context(), rev, p, as)
+		if err != nil {
+			return nil, restoreError(err)
+		}
+		return Restored{Path: p, As: as, Source: id}, nil
+	}
+	res, err := s.repo.Restore(r.Context(), repo.RestoreOptions{Source: rev, Paths: []string{p}})
+	if err != nil {
+		return nil, restoreError(err)
+	}
+	return Restored{Path: p, As: p, Source: res.Source}, nil
+}
+
+func restoreError(err error) error {
+	if errors.Is(err, repo.ErrUncommitted) || errors.Is(err, repo.ErrPathExists) {
+		return httpError{http.StatusConflict, err}
+	}
+	return err
+}
+
+func (s *Server) restorePage(w http.ResponseWriter, r *http.Request) {
+	v, err := s.restore(r)
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	res := v.(Restored)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	s.tmpl.ExecuteTemplate(w, "restored", map[string]any{"CSRF": s.csrf, "Data": res})
+}

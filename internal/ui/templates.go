@@ -1,0 +1,116 @@
+package ui
+
+import (
+	"html/template"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mesh-sync/mesh/object"
+)
+
+// The pages, rendered on the server: each works without JavaScript.
+const pages = `
+{{define "head"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.}} · mesh</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b}
+header{background:#24303f;color:#fff;padding:.5em 1em}header a{color:#fff;margin-right:1em}
+main{padding:1em}table{border-collapse:collapse}td,th{padding:.15em .6em;text-align:left;vertical-align:top}
+tr:nth-child(even){background:#f4f6f8}.mono,pre{font-family:ui-monospace,monospace;font-size:13px}
+.add{background:#e6ffec}.del{background:#ffebe9}.hunk{color:#6f42c1}.meta{color:#57606a;font-weight:bold}
+.ln{color:#8c959f;text-align:right;user-select:none}.merge{color:#8250df}.conflict{color:#cf222e}
+form.inline{display:inline}.error{color:#cf222e}
+</style></head><body><header><a href="/history">History</a></header><main>{{end}}
+{{define "foot"}}</main></body></html>{{end}}
+
+{{define "error"}}{{template "head" .Title}}<h1>{{.Title}}</h1><p class="error" id="error">{{.Error}}</p>{{template "foot"}}{{end}}
+
+{{define "history"}}{{template "head" "History"}}{{with .Data}}
+<h1>History{{if .Path}} of <span class="mono">{{.Path}}</span>{{end}}</h1>
+<form method="get" action="/history">
+<label>Path <input name="path" value="{{.Path}}"></label>
+<label>Device <input name="device" value="{{.Device}}"></label>
+<button>Filter</button></form>
+<table id="commits"><tr><th>commit</th><th>when</th><th>device</th><th>message</th></tr>
+{{range .Commits}}<tr class="commit">
+<td class="mono"><a href="/tree/{{.ID}}/">{{.Short}}</a></td>
+<td>{{when .Time}}</td><td>{{.Name}}</td>
+<td>{{if .Merge}}<span class="merge">merge</span> {{end}}{{.Subject}}{{if .Conflicts}} <span class="conflict">({{.Conflicts}} conflict{{if gt .Conflicts 1}}s{{end}})</span>{{end}}</td></tr>
+{{else}}<tr><td colspan="4">No commits{{if .Path}} changed {{.Path}}{{end}}.</td></tr>{{end}}
+</table>{{if .More}}<p>Older commits are not shown.</p>{{end}}
+{{end}}{{template "foot"}}{{end}}
+
+{{define "crumbs"}}<p class="mono" id="crumbs"><a href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a>:{{range .Parents}}/<a href="/tree/{{$.Commit.ID}}/{{pathURL .Path}}">{{.Name}}</a>{{end}}</p>{{end}}
+
+{{define "tree"}}{{with .Data}}{{template "head" (or .Path "/")}}
+<h1 class="mono">{{or .Path "/"}}</h1>
+<p>At commit <a class="mono" href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a> by {{.Commit.Name}}, {{when .Commit.Time}}: {{.Commit.Subject}}</p>
+{{template "crumbs" .}}
+{{if eq .Kind.String "dir"}}
+<table id="entries"><tr><th>name</th><th>size</th><th></th></tr>
+{{range .Entries}}<tr class="entry"><td class="mono"><a href="/tree/{{$.Commit.ID}}/{{pathURL .Path}}">{{.Name}}{{if eq .Kind.String "dir"}}/{{end}}</a></td>
+<td>{{if ne .Kind.String "dir"}}{{.Size}}{{end}}</td>
+<td>{{if ne .Kind.String "dir"}}<a href="/versions/{{pathURL .Path}}">versions</a>{{end}}</td></tr>
+{{else}}<tr><td colspan="3">Empty folder.</td></tr>{{end}}</table>
+{{else if .Target}}<p>A link to <span class="mono">{{.Target}}</span>.</p>
+{{else}}
+<p>{{.Size}} bytes · <a href="/raw/{{.Commit.ID}}/{{pathURL .Path}}">download</a> · <a id="versions" href="/versions/{{pathURL .Path}}">every version</a></p>
+{{if .Image}}<img alt="{{.Path}}" src="/raw/{{.Commit.ID}}/{{pathURL .Path}}" style="max-width:100%">
+{{else if .Text}}<table class="mono" id="file">{{range $i, $l := .Lines}}<tr><td class="ln">{{inc $i}}</td><td><pre style="margin:0">{{$l}}</pre></td></tr>{{end}}</table>
+{{else}}<p>A binary file.</p>{{end}}
+{{end}}{{end}}{{template "foot"}}{{end}}
+
+{{define "versions"}}{{template "head" "Versions"}}{{$csrf := .CSRF}}{{with .Data}}
+<h1>Versions of <span class="mono">{{.Path}}</span></h1>
+<form method="get" action="/diff" id="diffform"><input type="hidden" name="path" value="{{.Path}}">
+<table id="versions"><tr><th>a</th><th>b</th><th>commit</th><th>when</th><th>device</th><th>size</th><th>name</th><th>message</th><th></th></tr>
+{{range $i, $v := .Versions}}<tr class="version">
+<td><input type="radio" name="a" value="{{$v.ID}}"{{if eq $i 1}} checked{{end}}></td>
+<td><input type="radio" name="b" value="{{$v.ID}}"{{if eq $i 0}} checked{{end}}></td>
+<td class="mono"><a href="/tree/{{$v.ID}}/{{pathURL $v.Path}}">{{$v.Short}}</a></td><td>{{when $v.Time}}</td><td>{{$v.Name}}</td>
+<td>{{if $v.File.IsZero}}deleted{{else}}{{$v.Size}}{{end}}</td><td class="mono">{{$v.Path}}</td><td>{{$v.Subject}}</td>
+<td>{{if not $v.File.IsZero}}<button form="restore-{{$i}}">restore</button>{{end}}</td></tr>
+{{end}}</table><button id="diff">Diff a → b</button></form>
+{{range $i, $v := .Versions}}{{if not $v.File.IsZero}}<form class="inline" method="post" action="/restore" id="restore-{{$i}}">
+<input type="hidden" name="csrf" value="{{$csrf}}"><input type="hidden" name="path" value="{{$.Data.Path}}">
+<input type="hidden" name="rev" value="{{$v.ID}}"></form>{{end}}{{end}}
+<h2>Restore a version under a new name</h2>
+<form method="post" action="/restore" id="restore-as"><input type="hidden" name="csrf" value="{{$csrf}}">
+<input type="hidden" name="path" value="{{.Path}}">
+<label>Version <select name="rev">{{range .Versions}}{{if not .File.IsZero}}<option value="{{.ID}}">{{.Short}} {{.Subject}}</option>{{end}}{{end}}</select></label>
+<label>New name <input name="as" value="{{.Path}}.restored"></label><button>Restore</button></form>
+{{end}}{{template "foot"}}{{end}}
+
+{{define "diff"}}{{template "head" "Diff"}}{{with .Data}}
+<h1>{{if .Path}}<span class="mono">{{.Path}}</span>: {{end}}<span class="mono">{{short .A}}</span> → <span class="mono">{{short .B}}</span></h1>
+{{if .Path}}<p><a href="/versions/{{pathURL .Path}}">every version</a></p>{{end}}
+<pre id="patch">{{range .Lines}}<span class="{{.Kind}}">{{.Text}}</span>
+{{else}}No differences.{{end}}</pre>
+{{end}}{{template "foot"}}{{end}}
+
+{{define "restored"}}{{template "head" "Restored"}}{{with .Data}}
+<h1>Restored</h1><p id="restored"><span class="mono">{{.Path}}</span> from <span class="mono">{{.Source.Short}}</span> is in the folder{{if ne .As .Path}} as <span class="mono">{{.As}}</span>{{end}}; commit to keep it in history.</p>
+<p><a href="/versions/{{pathURL .Path}}">back to its versions</a></p>
+{{end}}{{template "foot"}}{{end}}
+`
+
+func parseTemplates() (*template.Template, error) {
+	return template.New("ui").Funcs(template.FuncMap{
+		"when": func(t time.Time) string { return t.Format("2006-01-02 15:04") },
+		"inc":  func(i int) int { return i + 1 },
+		"short": func(s string) string {
+			if id, err := object.ParseID(s); err == nil {
+				return id.Short()
+			}
+			return s
+		},
+		"pathURL": func(p string) string {
+			parts := strings.Split(p, "/")
+			for i, c := range parts {
+				parts[i] = url.PathEscape(c)
+			}
+			return strings.Join(parts, "/")
+		},
+	}).Parse(pages)
+}
