@@ -143,6 +143,14 @@ func TestTreeAndFiles(t *testing.T) {
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "a.md") || !strings.Contains(w.Body.String(), "b.md") {
 		t.Fatalf("folder: %d\n%s", w.Code, w.Body)
 	}
+	// The links lead to the same commit's entries, and those pages exist.
+	link := `href="/tree/` + f.revs["third"] + `/docs/a.md"`
+	if !strings.Contains(w.Body.String(), link) {
+		t.Fatalf("folder page lacks %s:\n%s", link, w.Body)
+	}
+	if w := f.do("GET", "/tree/"+f.revs["third"]+"/docs/a.md", nil, nil); w.Code != http.StatusOK {
+		t.Fatalf("the linked page: %d", w.Code)
+	}
 	var tr Tree
 	w = f.do("GET", "/api/tree/"+f.revs["first"]+"/notes.txt", nil, nil)
 	if err := json.Unmarshal(w.Body.Bytes(), &tr); err != nil || !tr.Text || strings.Join(tr.Lines, ",") != "one,two" {

@@ -43,13 +43,13 @@ form.inline{display:inline}.error{color:#cf222e}
 
 {{define "crumbs"}}<p class="mono" id="crumbs"><a href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a>:{{range .Parents}}/<a href="/tree/{{$.Commit.ID}}/{{pathURL .Path}}">{{.Name}}</a>{{end}}</p>{{end}}
 
-{{define "tree"}}{{with .Data}}{{template "head" (or .Path "/")}}
+{{define "tree"}}{{with .Data}}{{$c := .Commit.ID}}{{template "head" (or .Path "/")}}
 <h1 class="mono">{{or .Path "/"}}</h1>
 <p>At commit <a class="mono" href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a> by {{.Commit.Name}}, {{when .Commit.Time}}: {{.Commit.Subject}}</p>
 {{template "crumbs" .}}
 {{if eq .Kind.String "dir"}}
 <table id="entries"><tr><th>name</th><th>size</th><th></th></tr>
-{{range .Entries}}<tr class="entry"><td class="mono"><a href="/tree/{{$.Commit.ID}}/{{pathURL .Path}}">{{.Name}}{{if eq .Kind.String "dir"}}/{{end}}</a></td>
+{{range .Entries}}<tr class="entry"><td class="mono"><a href="/tree/{{$c}}/{{pathURL .Path}}">{{.Name}}{{if eq .Kind.String "dir"}}/{{end}}</a></td>
 <td>{{if ne .Kind.String "dir"}}{{.Size}}{{end}}</td>
 <td>{{if ne .Kind.String "dir"}}<a href="/versions/{{pathURL .Path}}">versions</a>{{end}}</td></tr>
 {{else}}<tr><td colspan="3">Empty folder.</td></tr>{{end}}</table>
