@@ -350,3 +350,43 @@ func (r *Repo) independent(ids []object.ID) ([]object.ID, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
 }
+
+// ResolveKeeping ends every open conflict at path with content as the
+// file's (the other version, or a text merged by hand): it is written
+// over path only if path holds what HEAD has there (an uncommitted edit is
+// never overwritten), the conflict copies are removed, and the result is
+// committed as ResolveConflict does.
+func (r *Repo) ResolveKeeping(ctx context.Context, path string, content []byte) (*ResolveResult, error) {
+	if err := worktree.CheckPath(path); err != nil {
+		return nil, err
+	}
+	open, err := r.Conflicts()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(open, func(c OpenConflict) bool { return c.Path == path }) {
+		return nil, fmt.Errorf("%s: %w (see mesh conflicts)", path, ErrNoConflict)
+	}
+	e, _, err := r.ResolveEntry("HEAD:" + path)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind != object.KindFile && e.Kind != object.KindExec {
+		return nil, fmt.Errorf("%s is a %s: only a file's content can be chosen", path, e.Kind)
+	}
+	d, err := r.Diff(ctx, nil, []string{path})
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Changes) > 0 {
+		return nil, fmt.Errorf("%s has changes that are not committed: %w; commit them, or resolve with mesh resolve", path, ErrUncommitted)
+	}
+	perm := os.FileMode(0o644)
+	if e.Kind == object.KindExec {
+		perm = 0o755
+	}
+	if err := object.WriteFileAtomic(filepath.Join(r.Root, filepath.FromSlash(path)), content, perm, false); err != nil {
+		return nil, err
+	}
+	return r.ResolveConflict(ctx, path, true)
+}

@@ -142,3 +142,41 @@ func TestBrowserHistoryVersionsRestore(t *testing.T) {
 		t.Fatalf("restore over an edit: page %q, file %q", text, b)
 	}
 }
+
+// TestBrowserResolveConflict: the conflicts page shows both versions side
+// by side; keeping the other device's makes it the file, removes the
+// copy and commits.
+func TestBrowserResolveConflict(t *testing.T) {
+	f := conflicted(t)
+	ctx, u := browser(t, f)
+	sh := newShots(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+		t.Fatal(err)
+	}
+	base := strings.Split(u, "/?")[0]
+	err := chromedp.Do(ctx, chromedp.Navigate(base+"/conflicts"), chromedp.WaitVisible(chromedp.CSS("section.conflict")))
+	sh.take(ctx, "conflicts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err1 := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("pre.mine")))
+	theirs, err2 := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("pre.theirs")))
+	if err1 != nil || err2 != nil || !strings.Contains(mine, "mine") || !strings.Contains(theirs, "theirs") {
+		t.Fatalf("side by side: %q %q (%v %v)", mine, theirs, err1, err2)
+	}
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="theirs"]`), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS("#resolved, #error")))
+	sh.take(ctx, "resolved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#resolved, #error")))
+	if err != nil || !strings.Contains(text, "resolved in commit") {
+		t.Fatalf("after the click: %q %v", text, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.r.Root, "notes.txt")); string(b) != "one\ntheirs\n" {
+		t.Fatalf("notes.txt holds %q", b)
+	}
+	if open, _ := f.r.Conflicts(); len(open) != 0 {
+		t.Fatalf("still open: %+v", open)
+	}
+}

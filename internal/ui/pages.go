@@ -34,6 +34,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/diff", s.api(s.diff))
 	m.HandleFunc("POST /restore", s.restorePage)
 	m.HandleFunc("POST /api/restore", s.api(s.restore))
+	m.HandleFunc("GET /conflicts", s.page("conflicts", s.conflicts))
+	m.HandleFunc("GET /api/conflicts", s.api(s.conflicts))
+	m.HandleFunc("POST /resolve", s.resolvePage)
+	m.HandleFunc("POST /api/resolve", s.api(s.resolve))
 	s.mux = m
 }
 

@@ -356,3 +356,82 @@ func BenchmarkTreePage(b *testing.B) {
 		})
 	}
 }
+
+// conflicted is a fixture whose HEAD merged two edits of notes.txt: the
+// other version is kept beside it as a conflict copy.
+func conflicted(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	if _, err := f.r.Checkout(ctx, f.revs["third"], nil); err != nil {
+		t.Fatal(err)
+	}
+	f.commit("theirs", map[string]string{"notes.txt": "one\ntheirs\n"})
+	if _, err := f.r.Checkout(ctx, "main", nil); err != nil {
+		t.Fatal(err)
+	}
+	f.commit("mine", map[string]string{"notes.txt": "one\nmine\n"})
+	m, err := f.r.Merge(ctx, f.revs["theirs"], repo.MergeOptions{})
+	if err != nil || len(m.Conflicts) != 1 || m.Conflicts[0].Copy == "" {
+		t.Fatalf("merge: %+v %v", m, err)
+	}
+	return f
+}
+
+func TestConflictsResolve(t *testing.T) {
+	for _, c := range []struct {
+		keep, text string
+		want       string // notes.txt after
+		copyStays  bool
+	}{
+		{"mine", "", "one\nmine\n", false},
+		{"theirs", "", "one\ntheirs\n", false},
+		{"both", "", "one\nmine\n", true},
+		{"text", "one\nmerged by hand\n", "one\nmerged by hand\n", false},
+	} {
+		t.Run(c.keep, func(t *testing.T) {
+			f := conflicted(t)
+			var cs Conflicts
+			w := f.do("GET", "/api/conflicts", nil, nil)
+			if err := json.Unmarshal(w.Body.Bytes(), &cs); err != nil || len(cs.Conflicts) != 1 {
+				t.Fatalf("conflicts: %s %v", w.Body, err)
+			}
+			k := cs.Conflicts[0]
+			if k.Mine != "one\nmine\n" || k.Theirs != "one\ntheirs\n" || k.Binary {
+				t.Fatalf("both versions: %+v", k)
+			}
+			page := f.do("GET", "/conflicts", nil, nil).Body.String()
+			if !strings.Contains(page, `<pre class="theirs">one`) || !strings.Contains(page, `value="theirs"`) {
+				t.Fatalf("conflicts page:\n%s", page)
+			}
+			form := url.Values{"path": {"notes.txt"}, "keep": {c.keep}, "text": {c.text}, "csrf": {f.s.csrf}}
+			if w := f.do("POST", "/resolve", form, nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "resolved in commit") {
+				t.Fatalf("resolve: %d %s", w.Code, w.Body)
+			}
+			if b, _ := os.ReadFile(filepath.Join(f.r.Root, "notes.txt")); string(b) != c.want {
+				t.Fatalf("notes.txt holds %q, want %q", b, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(f.r.Root, k.Copy)); (err == nil) != c.copyStays {
+				t.Fatalf("copy %s there: %v, want %v", k.Copy, err == nil, c.copyStays)
+			}
+			if open, _ := f.r.Conflicts(); len(open) != 0 {
+				t.Fatalf("still open: %+v", open)
+			}
+			if st, err := f.r.Status(ctx); err != nil || len(st.Changes) != 0 {
+				t.Fatalf("the resolution was not committed: %+v %v", st, err)
+			}
+		})
+	}
+	// An edit nobody committed is never overwritten by a resolution.
+	f := conflicted(t)
+	os.WriteFile(filepath.Join(f.r.Root, "notes.txt"), []byte("my edit\n"), 0o644)
+	form := url.Values{"path": {"notes.txt"}, "keep": {"theirs"}, "csrf": {f.s.csrf}}
+	if w := f.do("POST", "/resolve", form, nil); w.Code != http.StatusConflict {
+		t.Fatalf("resolve over an edit: %d %s", w.Code, w.Body)
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.r.Root, "notes.txt")); string(b) != "my edit\n" {
+		t.Fatalf("the edit was overwritten: %q", b)
+	}
+	if w := f.do("POST", "/resolve", url.Values{"path": {"docs/a.md"}, "keep": {"mine"}, "csrf": {f.s.csrf}}, nil); w.Code != http.StatusNotFound {
+		t.Fatalf("resolve where there is no conflict: %d", w.Code)
+	}
+}

@@ -21,7 +21,9 @@ tr:nth-child(even){background:#f4f6f8}.mono,pre{font-family:ui-monospace,monospa
 .add{background:#e6ffec}.del{background:#ffebe9}.hunk{color:#6f42c1}.meta{color:#57606a;font-weight:bold}
 .ln{color:#8c959f;text-align:right;user-select:none}.merge{color:#8250df}.conflict{color:#cf222e}
 form.inline{display:inline}.error{color:#cf222e}
-</style></head><body><header><a href="/history">History</a></header><main>{{end}}
+.side{display:inline-block;vertical-align:top;width:48%;margin-right:1%}.side pre{background:#f6f8fa;padding:.5em;overflow:auto}
+textarea{width:97%;font-family:ui-monospace,monospace}
+</style></head><body><header><a href="/history">History</a><a href="/conflicts">Conflicts</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "error"}}{{template "head" .Title}}<h1>{{.Title}}</h1><p class="error" id="error">{{.Error}}</p>{{template "foot"}}{{end}}
@@ -87,6 +89,26 @@ form.inline{display:inline}.error{color:#cf222e}
 {{if .Path}}<p><a href="/versions/{{pathURL .Path}}">every version</a></p>{{end}}
 <pre id="patch">{{range .Lines}}<span class="{{.Kind}}">{{.Text}}</span>
 {{else}}No differences.{{end}}</pre>
+{{end}}{{template "foot"}}{{end}}
+
+{{define "conflicts"}}{{template "head" "Conflicts"}}{{$csrf := .CSRF}}{{with .Data}}
+<h1>Conflicts</h1>
+{{range $i, $k := .Conflicts}}<section class="conflict" id="conflict-{{$i}}">
+<h2 class="mono">{{$k.Path}}</h2>
+<p>{{if $k.Copy}}{{$k.Whose}} is kept as <span class="mono">{{$k.Copy}}</span>.{{else}}Both versions are in the file, between markers.{{end}}</p>
+{{if $k.Binary}}<p>Not text: choose a version.</p>{{else}}
+<div class="side"><h3>This file</h3><pre class="mine">{{$k.Mine}}</pre></div>{{if $k.Copy}}<div class="side"><h3>{{$k.Whose}}</h3><pre class="theirs">{{$k.Theirs}}</pre></div>{{end}}{{end}}
+<form method="post" action="/resolve"><input type="hidden" name="csrf" value="{{$csrf}}"><input type="hidden" name="path" value="{{$k.Path}}">
+<button name="keep" value="mine">Keep this file</button>
+{{if $k.Copy}}<button name="keep" value="theirs">Keep {{$k.Whose}}</button><button name="keep" value="both">Keep both</button>{{end}}</form>
+{{if not $k.Binary}}<form method="post" action="/resolve"><input type="hidden" name="csrf" value="{{$csrf}}"><input type="hidden" name="path" value="{{$k.Path}}">
+<input type="hidden" name="keep" value="text"><textarea name="text" rows="8">{{$k.Mine}}</textarea><br><button class="save">Save this text as the file</button></form>{{end}}
+</section>{{else}}<p id="none">No open conflicts.</p>{{end}}
+{{end}}{{template "foot"}}{{end}}
+
+{{define "resolved"}}{{template "head" "Resolved"}}{{with .Data}}
+<h1>Resolved</h1><p id="resolved">The conflict{{if gt .Ended 1}}s{{end}} at <span class="mono">{{.Path}}</span> {{if gt .Ended 1}}are{{else}}is{{end}} resolved in commit <span class="mono">{{.Commit.Short}}</span>{{range .RemovedCopies}}; removed <span class="mono">{{.}}</span>{{end}}.</p>
+<p><a href="/conflicts">back to the conflicts</a></p>
 {{end}}{{template "foot"}}{{end}}
 
 {{define "restored"}}{{template "head" "Restored"}}{{with .Data}}
