@@ -1,9 +1,12 @@
 package ui
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -433,5 +436,50 @@ func TestConflictsResolve(t *testing.T) {
 	}
 	if w := f.do("POST", "/resolve", url.Values{"path": {"docs/a.md"}, "keep": {"mine"}, "csrf": {f.s.csrf}}, nil); w.Code != http.StatusNotFound {
 		t.Fatalf("resolve where there is no conflict: %d", w.Code)
+	}
+}
+
+// TestFolderRestoreAndZip: the preview of restoring docs/ to the first
+// commit lists what would change (b.md goes; an uncommitted file stays
+// and is not listed); the restore does exactly that; a folder downloads
+// as a zip of its files.
+func TestFolderRestoreAndZip(t *testing.T) {
+	f := newFixture(t)
+	os.WriteFile(filepath.Join(f.r.Root, "docs", "untracked.md"), []byte("mine\n"), 0o644)
+	var prev FolderRestore
+	w := f.do("GET", "/api/restore-folder?"+url.Values{"path": {"docs"}, "rev": {f.revs["first"]}}.Encode(), nil, nil)
+	if err := json.Unmarshal(w.Body.Bytes(), &prev); err != nil || len(prev.Changes) != 1 || prev.Changes[0].Path != "docs/b.md" || prev.Changes[0].Status != "deleted" {
+		t.Fatalf("preview: %s %v", w.Body, err)
+	}
+	if page := f.do("GET", "/restore-folder?"+url.Values{"path": {"docs"}, "rev": {f.revs["first"]}}.Encode(), nil, nil).Body.String(); !strings.Contains(page, "docs/b.md") || !strings.Contains(page, `id="do-restore"`) {
+		t.Fatalf("preview page:\n%s", page)
+	}
+	form := url.Values{"path": {"docs"}, "rev": {f.revs["first"]}, "csrf": {f.s.csrf}}
+	if w := f.do("POST", "/restore-folder", form, nil); w.Code != http.StatusOK {
+		t.Fatalf("restore folder: %d %s", w.Code, w.Body)
+	}
+	if _, err := os.Stat(filepath.Join(f.r.Root, "docs", "b.md")); err == nil {
+		t.Fatal("docs/b.md is still there")
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.r.Root, "docs", "untracked.md")); string(b) != "mine\n" {
+		t.Fatal("the uncommitted file went")
+	}
+	w = f.do("GET", "/zip/"+f.revs["third"]+"/docs", nil, nil)
+	z, err := zip.NewReader(bytes.NewReader(w.Body.Bytes()), int64(w.Body.Len()))
+	if err != nil {
+		t.Fatalf("zip: %v (%d)", err, w.Code)
+	}
+	got := map[string]string{}
+	for _, zf := range z.File {
+		rc, _ := zf.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		got[zf.Name] = string(b)
+	}
+	if len(got) != 2 || got["a.md"] != "# a\n" || got["b.md"] != "# b\n" {
+		t.Fatalf("zip holds %q", got)
+	}
+	if w := f.do("GET", "/zip/HEAD/notes.txt", nil, nil); w.Code != http.StatusBadRequest {
+		t.Fatalf("zip of a file: %d", w.Code)
 	}
 }

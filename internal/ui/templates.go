@@ -50,6 +50,7 @@ textarea{width:97%;font-family:ui-monospace,monospace}
 <p>At commit <a class="mono" href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a> by {{.Commit.Name}}, {{when .Commit.Time}}: {{.Commit.Subject}}</p>
 {{template "crumbs" .}}
 {{if eq .Kind.String "dir"}}
+<p><a href="/zip/{{$c}}/{{pathURL .Path}}">download as zip</a> · <a id="restore-folder" href="/restore-folder?rev={{$c}}&amp;path={{.Path}}">restore this folder to this commit…</a></p>
 <table id="entries"><tr><th>name</th><th>size</th><th></th></tr>
 {{range .Entries}}<tr class="entry"><td class="mono"><a href="/tree/{{$c}}/{{pathURL .Path}}">{{.Name}}{{if eq .Kind.String "dir"}}/{{end}}</a></td>
 <td>{{if ne .Kind.String "dir"}}{{.Size}}{{end}}</td>
@@ -111,9 +112,19 @@ textarea{width:97%;font-family:ui-monospace,monospace}
 <p><a href="/conflicts">back to the conflicts</a></p>
 {{end}}{{template "foot"}}{{end}}
 
+{{define "folder"}}{{template "head" "Restore a folder"}}{{$csrf := .CSRF}}{{with .Data}}
+<h1>Restore <span class="mono">{{or .Path "the whole folder"}}</span> to <span class="mono">{{.Commit.Short}}</span></h1>
+<p>{{.Commit.Subject}} ({{.Commit.Name}}, {{when .Commit.Time}}). What would change in the folder:</p>
+<table id="preview"><tr><th></th><th>path</th></tr>
+{{range .Changes}}<tr class="change"><td>{{.Status}}</td><td class="mono">{{.Path}}</td></tr>{{else}}<tr><td colspan="2">Nothing: it is as at that commit.</td></tr>{{end}}</table>
+{{if .Changes}}<form method="post" action="/restore-folder"><input type="hidden" name="csrf" value="{{$csrf}}">
+<input type="hidden" name="path" value="{{.Path}}"><input type="hidden" name="rev" value="{{.Rev}}">
+<button id="do-restore">Restore</button> (an uncommitted change in the way refuses it)</form>{{end}}
+{{end}}{{template "foot"}}{{end}}
+
 {{define "restored"}}{{template "head" "Restored"}}{{with .Data}}
-<h1>Restored</h1><p id="restored"><span class="mono">{{.Path}}</span> from <span class="mono">{{.Source.Short}}</span> is in the folder{{if ne .As .Path}} as <span class="mono">{{.As}}</span>{{end}}; commit to keep it in history.</p>
-<p><a href="/versions/{{pathURL .Path}}">back to its versions</a></p>
+<h1>Restored</h1><p id="restored"><span class="mono">{{or .Path "The folder"}}</span> from <span class="mono">{{.Source.Short}}</span> is in the folder{{if ne .As .Path}} as <span class="mono">{{.As}}</span>{{end}}; commit to keep it in history.</p>
+{{if not $.Folder}}<p><a href="/versions/{{pathURL .Path}}">back to its versions</a></p>{{end}}
 {{end}}{{template "foot"}}{{end}}
 `
 
