@@ -109,7 +109,8 @@ func syncCommands(st *state) []*cli.Command {
 			Name:  "daemon",
 			Usage: "keep this folder in sync with the mesh until interrupted: serve, gossip, commit changes as they settle, fetch and merge",
 			Flags: append(syncFlags(),
-				&cli.StringSliceFlag{Name: "artifacts", Usage: "mirror the artifact branches matching `PATTERN` (artifacts/*): fetch each newer version published anywhere in the mesh, and serve it to the swarm"}),
+				&cli.StringSliceFlag{Name: "artifacts", Usage: "mirror the artifact branches matching `PATTERN` (artifacts/*): fetch each newer version published anywhere in the mesh, and serve it to the swarm"},
+				&cli.StringFlag{Name: "ui", Usage: "serve the history browser (mesh ui) on `HOST:PORT` too; its URL is logged and kept in .mesh/ui.url"}),
 			Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
 				log := slog.New(slog.NewTextHandler(st.stderr, nil))
 				o := sessionOptions(c, log)
@@ -123,7 +124,25 @@ func syncCommands(st *state) []*cli.Command {
 				if err != nil {
 					return err
 				}
+				uiDone := make(chan error, 1)
+				uiCtx, uiStop := context.WithCancel(c.Context)
+				defer uiStop()
+				if addr := c.String("ui"); addr != "" {
+					u, serve, err := startUI(st, r, addr, true)
+					if err != nil {
+						s.Close()
+						return err
+					}
+					log.Info("History browser", "url", u)
+					go func() { uiDone <- serve(uiCtx) }()
+				} else {
+					uiDone <- nil
+				}
 				err = s.Run(c.Context)
+				uiStop()
+				if uerr := <-uiDone; err == nil && uerr != nil {
+					err = uerr
+				}
 				log.Info("Stopping")
 				if cerr := s.Close(); err == nil {
 					err = cerr

@@ -31,42 +31,60 @@ func uiCommands(st *state) []*cli.Command {
 			&cli.BoolFlag{Name: "open", Usage: "open the URL in the default browser"},
 		},
 		Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-			ln, err := net.Listen("tcp", c.String("listen"))
+			u, serve, err := startUI(st, r, c.String("listen"), false)
 			if err != nil {
-				return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
-			}
-			defer ln.Close()
-			addr := ln.Addr().String()
-			if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
-				fmt.Fprintf(st.stderr, "mesh: the history browser listens on %s, beyond this machine: whoever has its URL can read every version and restore files\n", addr)
-			}
-			log := slog.New(slog.NewTextHandler(st.stderr, nil))
-			s, err := ui.New(r, ui.Options{Addr: addr, Log: log})
-			if err != nil {
-				return err
-			}
-			u := s.URL(addr)
-			// For scripts and tests: where it runs, readable by this user only.
-			if err := object.WriteFileAtomic(filepath.Join(r.Meta, "ui.url"), []byte(u+"\n"), 0o600, false); err != nil {
 				return err
 			}
 			st.printf("%s\n", u)
 			if c.Bool("open") {
 				openBrowser(st, u)
 			}
-			srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-			go func() {
-				<-c.Context.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-			}()
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return serve(c.Context)
 		}),
 	}}
+}
+
+// startUI listens on addr and returns the history browser's URL, and
+// serve, which serves until ctx ends. The URL is also kept in
+// .mesh/ui.url, readable by this user only.
+func startUI(st *state, r *repo.Repo, addr string, inDaemon bool) (string, func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	bound := ln.Addr().String()
+	if host, _, _ := net.SplitHostPort(bound); !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintf(st.stderr, "mesh: the history browser listens on %s, beyond this machine: whoever has its URL can read every version and restore files\n", bound)
+	}
+	log := slog.New(slog.NewTextHandler(st.stderr, nil))
+	s, err := ui.New(r, ui.Options{Addr: bound, Log: log, InDaemon: inDaemon})
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	u := s.URL(bound)
+	if err := object.WriteFileAtomic(filepath.Join(r.Meta, "ui.url"), []byte(u+"\n"), 0o600, false); err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	serve := func(ctx context.Context) error {
+		srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+		err := srv.Serve(ln)
+		<-stopped
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+	return u, serve, nil
 }
 
 // openBrowser asks the desktop to open u; failing says so and goes on.

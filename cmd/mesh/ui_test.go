@@ -76,3 +76,47 @@ func TestUICommand(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestDaemonUI: mesh daemon --ui serves the history browser while it
+// runs, says so on the devices page, and stops with the daemon.
+func TestDaemonUI(t *testing.T) {
+	bin := meshBin(t)
+	dir := t.TempDir()
+	mustMesh(t, bin, dir, "init")
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello\n"), 0o644)
+	mustMesh(t, bin, dir, "commit", "-m", "first")
+	d := &daemon{cmd: meshCmd(bin, dir, "daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ui", "127.0.0.1:0"), log: &syncBuffer{}}
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	var u *url.URL
+	waitFor(t, "the daemon's history browser", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, ".mesh", "ui.url"))
+		if err == nil {
+			u, err = url.Parse(strings.TrimSpace(string(b)))
+		}
+		return err == nil
+	}, d)
+	req, _ := http.NewRequest("GET", "http://"+u.Host+"/api/devices", nil)
+	req.Header.Set("Authorization", "Bearer "+u.Query().Get("token"))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.log.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"daemon": true`) {
+		t.Fatalf("devices: %d %s", resp.StatusCode, body)
+	}
+	d.stop(t)
+	if _, err := http.Get("http://" + u.Host + "/history"); err == nil {
+		t.Fatal("the history browser still answers after the daemon stopped")
+	}
+}

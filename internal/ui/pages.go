@@ -39,6 +39,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/restore-folder", s.api(s.folderPreview))
 	m.HandleFunc("POST /restore-folder", s.restoreFolderPage)
 	m.HandleFunc("POST /api/restore-folder", s.api(s.restoreFolder))
+	m.HandleFunc("GET /devices", s.page("devices", s.devices))
+	m.HandleFunc("GET /api/devices", s.api(s.devices))
 	m.HandleFunc("GET /conflicts", s.page("conflicts", s.conflicts))
 	m.HandleFunc("GET /api/conflicts", s.api(s.conflicts))
 	m.HandleFunc("POST /resolve", s.resolvePage)

@@ -53,6 +53,8 @@ type Server struct {
 	tmpl  *template.Template
 	// mu serializes what changes the working tree.
 	mu sync.Mutex
+	// inDaemon: the server runs inside mesh daemon.
+	inDaemon bool
 }
 
 // Options configure a Server.
@@ -63,6 +65,9 @@ type Options struct {
 	// Host check.
 	Addr string
 	Log  *slog.Logger
+	// InDaemon says the server runs inside mesh daemon (the devices page
+	// says so).
+	InDaemon bool
 }
 
 // New returns a server for r.
@@ -77,7 +82,7 @@ func New(r *repo.Repo, o Options) (*Server, error) {
 	}
 	mac := hmac.New(sha256.New, []byte(tok))
 	mac.Write([]byte("mesh ui csrf"))
-	s := &Server{repo: r, token: tok, csrf: hex.EncodeToString(mac.Sum(nil)), hosts: hostNames(o.Addr), log: o.Log}
+	s := &Server{repo: r, token: tok, csrf: hex.EncodeToString(mac.Sum(nil)), hosts: hostNames(o.Addr), log: o.Log, inDaemon: o.InDaemon}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -483,3 +483,31 @@ func TestFolderRestoreAndZip(t *testing.T) {
 		t.Fatalf("zip of a file: %d", w.Code)
 	}
 }
+
+// TestDevicesPage: the devices a round saw (peers.json), a refused head,
+// and the artifact branches with their versions.
+func TestDevicesPage(t *testing.T) {
+	f := newFixture(t)
+	peers := `[{"device":"DEV-B","gossipAddr":"127.0.0.1:7946","fetchAddr":"127.0.0.1:7420","alive":true,"lastContact":"2026-12-01T10:00:00Z","heads":[{"d":"DEV-B","b":"main","c":"` + f.revs["second"] + `","s":3}]}]`
+	if err := os.WriteFile(filepath.Join(f.r.Meta, "peers.json"), []byte(peers), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.r.Publish(ctx, repo.PublishOptions{Branch: "artifacts/build", Paths: []string{filepath.Join(f.r.Root, "docs")}}); err != nil {
+		t.Fatal(err)
+	}
+	var d Devices
+	w := f.do("GET", "/api/devices", nil, nil)
+	if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
+		t.Fatalf("%s: %v", w.Body, err)
+	}
+	if d.Me != f.r.Config.Device || len(d.Devices) != 1 || d.Devices[0].Device != "DEV-B" || !d.Devices[0].Alive || len(d.Devices[0].Heads) != 1 || d.Devices[0].Heads[0].Commit.String() != f.revs["second"] {
+		t.Fatalf("devices: %+v", d)
+	}
+	if len(d.Artifacts) != 1 || d.Artifacts[0].Branch != "artifacts/build" || d.Artifacts[0].Versions != 1 {
+		t.Fatalf("artifacts: %+v", d.Artifacts)
+	}
+	page := f.do("GET", "/devices", nil, nil).Body.String()
+	if !strings.Contains(page, "DEV-B") || !strings.Contains(page, "online") || !strings.Contains(page, "artifacts/build") {
+		t.Fatalf("devices page:\n%s", page)
+	}
+}

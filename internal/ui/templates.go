@@ -23,7 +23,7 @@ tr:nth-child(even){background:#f4f6f8}.mono,pre{font-family:ui-monospace,monospa
 form.inline{display:inline}.error{color:#cf222e}
 .side{display:inline-block;vertical-align:top;width:48%;margin-right:1%}.side pre{background:#f6f8fa;padding:.5em;overflow:auto}
 textarea{width:97%;font-family:ui-monospace,monospace}
-</style></head><body><header><a href="/history">History</a><a href="/conflicts">Conflicts</a></header><main>{{end}}
+</style></head><body><header><a href="/history">History</a><a href="/conflicts">Conflicts</a><a href="/devices">Devices</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
 {{define "error"}}{{template "head" .Title}}<h1>{{.Title}}</h1><p class="error" id="error">{{.Error}}</p>{{template "foot"}}{{end}}
@@ -120,6 +120,21 @@ textarea{width:97%;font-family:ui-monospace,monospace}
 {{if .Changes}}<form method="post" action="/restore-folder"><input type="hidden" name="csrf" value="{{$csrf}}">
 <input type="hidden" name="path" value="{{.Path}}"><input type="hidden" name="rev" value="{{.Rev}}">
 <button id="do-restore">Restore</button> (an uncommitted change in the way refuses it)</form>{{end}}
+{{end}}{{template "foot"}}{{end}}
+
+{{define "devices"}}{{template "head" "Devices"}}{{with .Data}}
+<h1>Devices</h1>
+<p>This device: {{.Name}} <span class="mono">{{.Me}}</span>, at <span class="mono">{{short .Head.String}}</span>; {{if .Daemon}}a daemon (or mesh serve, or sync) serves it now{{else}}nothing serves it now (mesh daemon keeps it in sync){{end}}.</p>
+<table id="devices"><tr><th>device</th><th>state</th><th>last contact</th><th>address</th><th>heads</th></tr>
+{{range .Devices}}<tr class="device"><td class="mono">{{.Device}}</td><td>{{if .Alive}}online{{else}}offline{{end}}</td>
+<td>{{if not .LastContact.IsZero}}{{when .LastContact}}{{end}}</td><td class="mono">{{.FetchAddr}}</td>
+<td>{{range .Heads}}<span class="mono">{{.Branch}} <a href="/tree/{{.Commit}}/">{{short .Commit.String}}</a></span> {{end}}
+{{range .Refused}}<div class="error">refused {{.Branch}} {{short .Commit.String}}: {{.Reason}}</div>{{end}}</td></tr>
+{{else}}<tr><td colspan="5">No other device seen yet (mesh sync or mesh daemon finds them).</td></tr>{{end}}</table>
+<h2>Artifact branches</h2>
+<table id="artifacts"><tr><th>branch</th><th>tip</th><th>versions</th></tr>
+{{range .Artifacts}}<tr><td class="mono">{{.Branch}}</td><td class="mono"><a href="/tree/{{.Tip}}/">{{short .Tip.String}}</a></td><td>{{.Versions}}</td></tr>
+{{else}}<tr><td colspan="3">None.</td></tr>{{end}}</table>
 {{end}}{{template "foot"}}{{end}}
 
 {{define "restored"}}{{template "head" "Restored"}}{{with .Data}}
