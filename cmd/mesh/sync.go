@@ -128,7 +128,7 @@ func syncCommands(st *state) []*cli.Command {
 				uiCtx, uiStop := context.WithCancel(c.Context)
 				defer uiStop()
 				if addr := c.String("ui"); addr != "" {
-					u, serve, err := startUI(st, r, addr, true)
+					u, serve, err := startUI(st, r, addr, true, s.Metrics)
 					if err != nil {
 						s.Close()
 						return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/internal/syncer"
 	"github.com/mesh-sync/mesh/internal/ui"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/urfave/cli/v2"
@@ -31,7 +33,7 @@ func uiCommands(st *state) []*cli.Command {
 			&cli.BoolFlag{Name: "open", Usage: "open the URL in the default browser"},
 		},
 		Action: repoAction(st, nil, func(c *cli.Context, r *repo.Repo) error {
-			u, serve, err := startUI(st, r, c.String("listen"), false)
+			u, serve, err := startUI(st, r, c.String("listen"), false, nil)
 			if err != nil {
 				return err
 			}
@@ -47,7 +49,7 @@ func uiCommands(st *state) []*cli.Command {
 // startUI listens on addr and returns the history browser's URL, and
 // serve, which serves until ctx ends. The URL is also kept in
 // .mesh/ui.url, readable by this user only.
-func startUI(st *state, r *repo.Repo, addr string, inDaemon bool) (string, func(context.Context) error, error) {
+func startUI(st *state, r *repo.Repo, addr string, inDaemon bool, metrics *syncer.Metrics) (string, func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -57,7 +59,14 @@ func startUI(st *state, r *repo.Repo, addr string, inDaemon bool) (string, func(
 		fmt.Fprintf(st.stderr, "mesh: the history browser listens on %s, beyond this machine: whoever has its URL can read every version and restore files\n", bound)
 	}
 	log := slog.New(slog.NewTextHandler(st.stderr, nil))
-	s, err := ui.New(r, ui.Options{Addr: bound, Log: log, InDaemon: inDaemon})
+	o := ui.Options{Addr: bound, Log: log, InDaemon: inDaemon}
+	if metrics != nil {
+		o.Metrics = func(w io.Writer) {
+			open, _ := r.Conflicts()
+			metrics.WritePrometheus(w, len(open))
+		}
+	}
+	s, err := ui.New(r, o)
 	if err != nil {
 		ln.Close()
 		return "", nil, err

@@ -115,6 +115,22 @@ func TestDaemonUI(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"daemon": true`) {
 		t.Fatalf("devices: %d %s", resp.StatusCode, body)
 	}
+	// Prometheus's text format, rounds counted.
+	waitFor(t, "a sync round in /metrics", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+u.Host+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+u.Query().Get("token"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(b), "# TYPE mesh_sync_rounds_total counter") &&
+			!strings.Contains(string(b), "mesh_sync_rounds_total 0\n") && strings.Contains(string(b), "mesh_conflicts_open 0")
+	}, d)
+	if resp, err := http.Get("http://" + u.Host + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %v %v", resp, err)
+	}
 	d.stop(t)
 	if _, err := http.Get("http://" + u.Host + "/history"); err == nil {
 		t.Fatal("the history browser still answers after the daemon stopped")

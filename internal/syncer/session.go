@@ -138,6 +138,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Session{opts: o, ctx: sctx, cancel: cancel, passed: map[object.ID]bool{}, lock: lock, started: time.Now()}
 	s.Repo, s.Log, s.Me = r, log, auth.Identity.ID.String()
+	s.Metrics = &Metrics{}
 
 	// Gossip first: its bind decides the advertised host, which the
 	// server's address shares when it listens on every address.

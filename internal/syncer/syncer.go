@@ -26,9 +26,19 @@ type Syncer struct {
 	// address), named to the swarms of the fetches it makes.
 	Advertise string
 
+	// Metrics counts rounds, fetches and refusals (nil: not counted).
+	Metrics *Metrics
+
 	announced object.ID // the head last announced
 	q         *quarantine
 	leftOut   string // the .mesh names last logged as left out
+}
+
+// countRefused counts a head refused, for /metrics.
+func (s *Syncer) countRefused() {
+	if s.Metrics != nil {
+		s.Metrics.HeadsRefused.Add(1)
+	}
 }
 
 func (s *Syncer) quarantine() *quarantine {
@@ -74,7 +84,15 @@ type Round struct {
 func (r *Round) Done() bool { return len(r.Missing) == 0 && r.Merged != nil }
 
 // Once runs one round.
-func (s *Syncer) Once(ctx context.Context) (*Round, error) {
+func (s *Syncer) Once(ctx context.Context) (r *Round, err error) {
+	if s.Metrics != nil {
+		s.Metrics.Rounds.Add(1)
+		defer func() {
+			if err != nil {
+				s.Metrics.RoundErrors.Add(1)
+			}
+		}()
+	}
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -196,6 +214,7 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 			// heads were checked): check it, then note it.
 			if err := s.Repo.CheckHead(hd.Commit); err != nil {
 				q.refuse(log, hd.Device, branch, hd.Commit, err)
+				s.countRefused()
 				mu.Lock()
 				out.Refused[hd.Device] = err.Error()
 				mu.Unlock()
@@ -238,11 +257,27 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 					} else {
 						log.Warn("Fetch failed", "device", src.Device, "addr", src.Addr, "commit", hd.Commit.String(), "error", err)
 					}
+					if s.Metrics != nil {
+						s.Metrics.FetchFailures.Add(1)
+					}
 					last = err
 					continue
 				}
 				if res.Objects > 0 {
 					log.Info("Fetched", "device", src.Device, "commit", hd.Commit.String(), "objects", res.Objects, "bytes", res.Bytes, "from", res.Received)
+				}
+				if s.Metrics != nil {
+					if len(res.Received) == 0 {
+						s.Metrics.received(src.Device, int64(res.Objects), res.Bytes)
+					} else {
+						s.Metrics.ObjectsFetched.Add(int64(res.Objects))
+						for d, n := range res.Received {
+							if d == "source" {
+								d = src.Device
+							}
+							s.Metrics.received(d, 0, n)
+						}
+					}
 				}
 				mu.Lock()
 				out.Fetched = append(out.Fetched, src.Device)
@@ -257,6 +292,7 @@ func (s *Syncer) fetchPass(ctx context.Context, log *slog.Logger, branch string,
 				// Every device that offered it sent something invalid: the
 				// head itself is bad.
 				q.refuse(log, hd.Device, branch, hd.Commit, last)
+				s.countRefused()
 				out.Refused[hd.Device] = last.Error()
 				return
 			}

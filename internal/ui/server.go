@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,6 +69,9 @@ type Options struct {
 	// InDaemon says the server runs inside mesh daemon (the devices page
 	// says so).
 	InDaemon bool
+	// Metrics, when set, serves /metrics: it writes them in Prometheus's
+	// text format.
+	Metrics func(io.Writer)
 }
 
 // New returns a server for r.
@@ -92,6 +96,12 @@ func New(r *repo.Repo, o Options) (*Server, error) {
 	}
 	s.tmpl = t
 	s.routes()
+	if o.Metrics != nil {
+		s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			o.Metrics(w)
+		})
+	}
 	return s, nil
 }
 
