@@ -38,13 +38,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startDaemon(t *testing.T, bin, dir string, join string) *daemon {
+func startDaemon(t *testing.T, bin, dir string, join string, extra ...string) *daemon {
 	t.Helper()
 	os.Remove(filepath.Join(dir, ".mesh", "gossip.addr"))
 	args := []string{"daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0"}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
+	args = append(args, extra...)
 	d := &daemon{cmd: meshCmd(bin, dir, args...), log: &syncBuffer{}}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

@@ -85,17 +85,7 @@ func TestDaemonUI(t *testing.T) {
 	mustMesh(t, bin, dir, "init")
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello\n"), 0o644)
 	mustMesh(t, bin, dir, "commit", "-m", "first")
-	d := &daemon{cmd: meshCmd(bin, dir, "daemon", "--fast", "--gossip", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--ui", "127.0.0.1:0"), log: &syncBuffer{}}
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
-		}
-	})
+	d := startDaemon(t, bin, dir, "", "--ui", "127.0.0.1:0")
 	var u *url.URL
 	waitFor(t, "the daemon's history browser", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, ".mesh", "ui.url"))

@@ -165,25 +165,12 @@ func (r *Repo) writeFilePatch(ctx context.Context, w io.Writer, d *DiffResult, c
 	case c.Old.Kind != c.New.Kind:
 		fmt.Fprintf(w, "old mode %s\nnew mode %s\n", mode(c.Old), mode(c.New))
 	}
-	oldE, newE := c.Old, c.New
-	if oldE != nil && oldE.Kind == object.KindDir {
-		oldE = nil
-	}
-	if newE != nil && newE.Kind == object.KindDir {
-		newE = nil
-	}
-	if oldE != nil && newE != nil && oldE.ID == newE.ID {
-		return nil
-	}
-	a, err := r.content(ctx, oldE, from, false)
-	if err != nil {
+	a, b, binary, same, err := r.sides(ctx, d, c)
+	if err != nil || same {
 		return err
 	}
-	b, err := r.content(ctx, newE, c.Path, d.To.Worktree)
-	if err != nil {
-		return err
-	}
-	if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
+	oldE, newE := fileSide(c.Old), fileSide(c.New)
+	if binary {
 		fmt.Fprintf(w, "Binary files %s and %s differ\n", QuotePath("a/"+from), QuotePath("b/"+c.Path))
 		return nil
 	}
@@ -326,34 +313,53 @@ func (r *Repo) DetectRenames(ctx context.Context, d *DiffResult) error {
 	return nil
 }
 
+// fileSide is e, or nil for a directory or no entry: the side of a
+// change a line diff has.
+func fileSide(e *object.Entry) *object.Entry {
+	if e == nil || e.Kind == object.KindDir {
+		return nil
+	}
+	return e
+}
+
+// sides reads the two contents of change c of d: binary when either has
+// no lines to compare (too large or not text), same when both are one
+// object.
+func (r *Repo) sides(ctx context.Context, d *DiffResult, c FileStatus) (a, b []byte, binary, same bool, err error) {
+	oldE, newE := fileSide(c.Old), fileSide(c.New)
+	if oldE != nil && newE != nil && oldE.ID == newE.ID {
+		return nil, nil, false, true, nil
+	}
+	from := c.Path
+	if c.From != "" {
+		from = c.From
+	}
+	if a, err = r.content(ctx, oldE, from, false); err != nil {
+		return
+	}
+	if b, err = r.content(ctx, newE, c.Path, d.To.Worktree); err != nil {
+		return
+	}
+	binary = (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b)
+	return a, b, binary, false, nil
+}
+
 // CountLines fills in each change's Added and Deleted lines (Binary for
 // files without lines), as git's --stat counts them.
 func (r *Repo) CountLines(ctx context.Context, d *DiffResult) error {
 	for i := range d.Changes {
 		c := &d.Changes[i]
-		oldE, newE := c.Old, c.New
-		if oldE != nil && oldE.Kind == object.KindDir {
-			oldE = nil
-		}
-		if newE != nil && newE.Kind == object.KindDir {
-			newE = nil
-		}
-		if (oldE == nil && newE == nil) || (oldE != nil && newE != nil && oldE.ID == newE.ID) {
+		if fileSide(c.Old) == nil && fileSide(c.New) == nil {
 			continue
 		}
-		from := c.Path
-		if c.From != "" {
-			from = c.From
-		}
-		a, err := r.content(ctx, oldE, from, false)
+		a, b, binary, same, err := r.sides(ctx, d, *c)
 		if err != nil {
 			return err
 		}
-		b, err := r.content(ctx, newE, c.Path, d.To.Worktree)
-		if err != nil {
-			return err
+		if same {
+			continue
 		}
-		if (oldE != nil && oldE.Size > maxTextDiff) || (newE != nil && newE.Size > maxTextDiff) || merge.IsBinary(a) || merge.IsBinary(b) {
+		if binary {
 			c.Binary = true
 			continue
 		}

@@ -48,29 +48,9 @@ func readDir(dir string) ([]dirEntry, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
 		}
-		out = append(out, dirEntry{name: name, st: statInfo{
-			size:  st.Size,
-			mtime: st.Mtim.Sec*1e9 + int64(st.Mtim.Nsec),
-			ctime: st.Ctim.Sec*1e9 + int64(st.Ctim.Nsec),
-			inode: uint64(st.Ino),
-			mode:  modeOf(uint32(st.Mode)),
-		}})
+		out = append(out, dirEntry{name: name, st: statOfUnix(&st)})
 	}
 	return out, nil
-}
-
-func modeOf(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFREG:
-	default:
-		mode |= fs.ModeIrregular
-	}
-	return mode
 }
 
 // fineTimestamps are the filesystems (by statfs's type name) whose

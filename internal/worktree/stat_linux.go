@@ -76,13 +76,7 @@ func readDir(dir string) ([]dirEntry, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
 		}
-		out = append(out, dirEntry{name: name, st: statInfo{
-			size:  st.Size,
-			mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec,
-			ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec,
-			inode: st.Ino,
-			mode:  modeOf(st.Mode),
-		}})
+		out = append(out, dirEntry{name: name, st: statOfUnix(&st)})
 	}
 	return out, nil
 }
@@ -108,20 +102,6 @@ func parseDirents(b []byte, names []string, types []byte) ([]string, []byte) {
 		types = append(types, typ)
 	}
 	return names, types
-}
-
-func modeOf(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFREG:
-	default:
-		mode |= fs.ModeIrregular
-	}
-	return mode
 }
 
 // direntBufs recycles getdents buffers: a fresh 32 KiB per directory was

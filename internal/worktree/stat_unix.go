@@ -1,0 +1,34 @@
+//go:build linux || darwin || freebsd
+
+package worktree
+
+import (
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// statOfUnix is what the stat cache keeps of an fstatat result.
+func statOfUnix(st *unix.Stat_t) statInfo {
+	return statInfo{
+		size:  st.Size,
+		mtime: int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec),
+		ctime: int64(st.Ctim.Sec)*1e9 + int64(st.Ctim.Nsec),
+		inode: uint64(st.Ino),
+		mode:  modeOf(uint32(st.Mode)),
+	}
+}
+
+func modeOf(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFREG:
+	default:
+		mode |= fs.ModeIrregular
+	}
+	return mode
+}
