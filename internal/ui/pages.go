@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mesh-sync/mesh/internal/repo"
+	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
 )
@@ -66,7 +67,7 @@ func statusOf(err error) int {
 		return h.status
 	case errors.Is(err, object.ErrPathNotFound), errors.Is(err, object.ErrNotFound), errors.Is(err, repo.ErrUnknownRev):
 		return http.StatusNotFound
-	case errors.Is(err, errBadPath):
+	case errors.Is(err, errBadPath), errors.Is(err, worktree.ErrUnsafePath):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

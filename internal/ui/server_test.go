@@ -209,6 +209,12 @@ func TestPathTraversalRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(f.r.Root), "outside.txt")); err == nil {
 		t.Fatal("a restore wrote outside the folder")
 	}
+	w = f.do("POST", "/api/restore", url.Values{"path": {"notes.txt"}, "rev": {"HEAD~1"}, "as": {".mesh/config"}}, func(r *http.Request) {
+		r.Header.Set("X-Mesh-CSRF", f.s.csrf)
+	})
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("restore into .mesh: %d %s", w.Code, w.Body)
+	}
 }
 
 func TestCSRF(t *testing.T) {
