@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /tree/{rev}/{path...}", s.page("tree", s.tree))
 	m.HandleFunc("GET /api/tree/{rev}/{path...}", s.api(s.tree))
 	m.HandleFunc("GET /raw/{rev}/{path...}", s.raw)
+	m.HandleFunc("GET /switch", s.switchCommit)
 	m.HandleFunc("GET /versions/{path...}", s.page("versions", s.versions))
 	m.HandleFunc("GET /api/versions/{path...}", s.api(s.versions))
 	m.HandleFunc("GET /diff", s.page("diff", s.diff))
@@ -199,10 +201,12 @@ type Entry struct {
 
 // Tree is the tree page: a folder's entries, or one file's content.
 type Tree struct {
-	Commit  Commit  `json:"commit"`
-	Rev     string  `json:"rev"`
-	Path    string  `json:"path"`
-	Parents []Entry `json:"-"` // the folders leading here, for the page
+	Commit Commit `json:"commit"`
+	// Recent are the latest commits, to see the same folder at another.
+	Recent  []Commit `json:"-"`
+	Rev     string   `json:"rev"`
+	Path    string   `json:"path"`
+	Parents []Entry  `json:"-"` // the folders leading here, for the page
 	Kind    object.Kind
 	Entries []Entry `json:"entries,omitempty"`
 	// A file: Text with its Lines when it is text, else Image or binary.
@@ -231,6 +235,13 @@ func (s *Server) tree(r *http.Request) (any, error) {
 		return nil, err
 	}
 	t := &Tree{Commit: toCommit(id, c), Rev: rev, Path: p, Kind: e.Kind, Size: e.Size}
+	if head, err := s.repo.Resolve("HEAD"); err == nil {
+		if recent, err := s.repo.Log(head, maxRecent); err == nil {
+			for _, e := range recent {
+				t.Recent = append(t.Recent, toCommit(e.ID, e.Commit))
+			}
+		}
+	}
 	parts := []string{}
 	if p != "" {
 		parts = strings.Split(p, "/")
@@ -461,4 +472,41 @@ func (s *Server) restorePage(w http.ResponseWriter, r *http.Request) {
 	res := v.(Restored)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	s.tmpl.ExecuteTemplate(w, "restored", map[string]any{"CSRF": s.csrf, "Data": res})
+}
+
+// maxRecent is how many commits the tree page offers to switch to.
+const maxRecent = 50
+
+// switchCommit shows the same path at another commit: the path itself
+// where that commit has it, else its nearest folder that it has.
+func (s *Server) switchCommit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := cleanPath(q.Get("path"))
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	id, err := s.repo.Resolve(q.Get("rev"))
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	for {
+		if _, _, err := s.repo.ResolveEntry(id.String() + ":" + p); err == nil || p == "" {
+			break
+		}
+		if p = path.Dir(p); p == "." {
+			p = ""
+		}
+	}
+	http.Redirect(w, r, "/tree/"+id.String()+"/"+escapePath(p), http.StatusSeeOther)
+}
+
+// escapePath escapes each name of a slash-separated path for a URL.
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, c := range parts {
+		parts[i] = url.PathEscape(c)
+	}
+	return strings.Join(parts, "/")
 }

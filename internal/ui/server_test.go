@@ -517,3 +517,27 @@ func TestDevicesPage(t *testing.T) {
 		t.Fatalf("devices page:\n%s", page)
 	}
 }
+
+// TestSwitchKeepsTheFolder: switching commits on the tree page keeps the
+// folder shown, or its nearest folder the other commit has.
+func TestSwitchKeepsTheFolder(t *testing.T) {
+	f := newFixture(t)
+	page := f.do("GET", "/tree/HEAD/docs", nil, nil).Body.String()
+	if !strings.Contains(page, `<form method="get" action="/switch" id="switch"><input type="hidden" name="path" value="docs">`) || strings.Count(page, "<option ") != 3 {
+		t.Fatalf("tree page without the switch:\n%s", page)
+	}
+	for _, c := range []struct{ path, rev, to string }{
+		{"docs", f.revs["first"], "/tree/" + f.revs["first"] + "/docs"},
+		{"docs/b.md", f.revs["first"], "/tree/" + f.revs["first"] + "/docs"}, // b.md came later
+		{"notes.txt", f.revs["second"], "/tree/" + f.revs["second"] + "/notes.txt"},
+		{"gone/deep/x", f.revs["third"], "/tree/" + f.revs["third"] + "/"},
+	} {
+		w := f.do("GET", "/switch?"+url.Values{"path": {c.path}, "rev": {c.rev}}.Encode(), nil, nil)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != c.to {
+			t.Errorf("switch %s to %s: %d to %q, want %q", c.path, c.rev[:12], w.Code, w.Header().Get("Location"), c.to)
+		}
+	}
+	if w := f.do("GET", "/switch?path=../x&rev=HEAD", nil, nil); w.Code != http.StatusBadRequest {
+		t.Errorf("switch with ../x: %d", w.Code)
+	}
+}

@@ -2,8 +2,6 @@ package ui
 
 import (
 	"html/template"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/mesh-sync/mesh/object"
@@ -49,6 +47,8 @@ textarea{width:97%;font-family:ui-monospace,monospace}
 <h1 class="mono">{{or .Path "/"}}</h1>
 <p>At commit <a class="mono" href="/tree/{{.Commit.ID}}/">{{.Commit.Short}}</a> by {{.Commit.Name}}, {{when .Commit.Time}}: {{.Commit.Subject}}</p>
 {{template "crumbs" .}}
+<form method="get" action="/switch" id="switch"><input type="hidden" name="path" value="{{.Path}}">
+<label>The same {{if eq .Kind.String "dir"}}folder{{else}}file{{end}} at <select name="rev">{{range .Recent}}<option value="{{.ID}}"{{if eq .ID $c}} selected{{end}}>{{.Short}} {{when .Time}} {{.Subject}}</option>{{end}}</select></label> <button>Show</button></form>
 {{if eq .Kind.String "dir"}}
 <p><a href="/zip/{{$c}}/{{pathURL .Path}}">download as zip</a> · <a id="restore-folder" href="/restore-folder?rev={{$c}}&amp;path={{.Path}}">restore this folder to this commit…</a></p>
 <table id="entries"><tr><th>name</th><th>size</th><th></th></tr>
@@ -153,12 +153,6 @@ func parseTemplates() (*template.Template, error) {
 			}
 			return s
 		},
-		"pathURL": func(p string) string {
-			parts := strings.Split(p, "/")
-			for i, c := range parts {
-				parts[i] = url.PathEscape(c)
-			}
-			return strings.Join(parts, "/")
-		},
+		"pathURL": escapePath,
 	}).Parse(pages)
 }
