@@ -69,10 +69,7 @@ func (s *Server) text(r *http.Request, p string) (string, bool) {
 // beside the file), "mine" (the file as it is; copies removed), "theirs"
 // (the copy's version becomes the file's), or "text" (the text sent).
 func (s *Server) resolve(r *http.Request) (any, error) {
-	p, err := cleanPath(r.PostFormValue("path"))
-	if err == nil && p == "" {
-		err = badRequest(errors.New("resolve which path?"))
-	}
+	p, err := requiredPath(r.PostFormValue("path"), "resolve which path?")
 	if err != nil {
 		return nil, err
 	}

@@ -288,10 +288,7 @@ func (s *Server) tree(r *http.Request) (any, error) {
 // raw sends a file's content at a commit, as a download unless it is an
 // image shown on the page.
 func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
-	p, err := cleanPath(r.PathValue("path"))
-	if err == nil && p == "" {
-		err = badRequest(errors.New("raw takes a file's path"))
-	}
+	p, err := requiredPath(r.PathValue("path"), "raw takes a file's path")
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
@@ -323,10 +320,7 @@ type Versions struct {
 }
 
 func (s *Server) versions(r *http.Request) (any, error) {
-	p, err := cleanPath(r.PathValue("path"))
-	if err == nil && p == "" {
-		err = badRequest(errors.New("versions of which file?"))
-	}
+	p, err := requiredPath(r.PathValue("path"), "versions of which file?")
 	if err != nil {
 		return nil, err
 	}
@@ -425,10 +419,7 @@ type Restored struct {
 // --source REV PATH, which refuses to overwrite an uncommitted edit), or
 // under a new name that must not exist yet.
 func (s *Server) restore(r *http.Request) (any, error) {
-	p, err := cleanPath(r.PostFormValue("path"))
-	if err == nil && p == "" {
-		err = badRequest(errors.New("restore which file?"))
-	}
+	p, err := requiredPath(r.PostFormValue("path"), "restore which file?")
 	if err != nil {
 		return nil, err
 	}

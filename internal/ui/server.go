@@ -215,6 +215,16 @@ func cleanPath(p string) (string, error) {
 	return p, nil
 }
 
+// requiredPath is cleanPath of a path that must name something below the
+// root; missing says, for people, what is missing.
+func requiredPath(p, missing string) (string, error) {
+	p, err := cleanPath(p)
+	if err == nil && p == "" {
+		err = badRequest(errors.New(missing))
+	}
+	return p, err
+}
+
 // writeJSON answers with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

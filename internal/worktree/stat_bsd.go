@@ -74,13 +74,3 @@ func RacyWindow(root string) int64 {
 	}
 	return racyWindow
 }
-
-// sameDevice reports whether two paths are on one filesystem (a rename
-// between them can work).
-func sameDevice(a, b string) bool {
-	var sa, sb unix.Stat_t
-	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
-		return false
-	}
-	return sa.Dev == sb.Dev
-}

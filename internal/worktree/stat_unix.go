@@ -32,3 +32,13 @@ func modeOf(m uint32) fs.FileMode {
 	}
 	return mode
 }
+
+// sameDevice reports whether two paths are on one filesystem (a rename
+// between them can work).
+func sameDevice(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev
+}
