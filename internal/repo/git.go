@@ -70,6 +70,10 @@ func (r *Repo) importGit(ctx context.Context, gitDir, branch string) (*ImportGit
 			return nil, err
 		}
 	}
+	// A history brought in at once is what log -- PATH walks next.
+	if err := r.fillPathFilters(ir.Head); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -34,6 +34,16 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	}
 	trees := newTreeCache(r.Store)
 	bodies := &bodyCache{st: r.Store, bodies: map[object.ID][]byte{}}
+	filters := r.loadPathFilters()
+	defer filters.save()
+	mayChange := func(fl []byte, paths []string) bool {
+		for _, p := range paths {
+			if filterMayHave(fl, p) {
+				return true
+			}
+		}
+		return false
+	}
 	// What is at the paths, by tree: a commit's is looked up once as a
 	// parent's and used again when the walk reaches it.
 	found := map[object.ID][]object.Entry{}
@@ -108,6 +118,26 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	for q.Len() > 0 && (o.N <= 0 || len(out) < o.N) {
 		e := heap.Pop(q).(pathQueued)
 		delete(commits, e.ID)
+		if len(e.Parents) == 1 {
+			// The filter answers most commits without their trees.
+			fl, ok := filters.m[e.ID]
+			if !ok {
+				pc, err := readCommit(e.Parents[0])
+				if err != nil {
+					return nil, err
+				}
+				if fl, err = makePathFilter(trees, pc.Tree, e.Tree); err != nil {
+					return nil, err
+				}
+				filters.add(e.ID, fl)
+			}
+			if !mayChange(fl, e.paths) {
+				if err := push(e.Parents[0], e.paths); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		mine, err := at(e.Tree, e.paths)
 		if err != nil {
 			return nil, err
@@ -239,7 +269,7 @@ type treeCache struct {
 }
 
 // maxCachedTrees bounds a treeCache: past it, it starts again.
-const maxCachedTrees = 1 << 14
+const maxCachedTrees = 1 << 10
 
 func newTreeCache(st *object.Store) *treeCache {
 	return &treeCache{st: st, trees: map[object.ID]*object.Tree{}}
@@ -261,50 +291,102 @@ func (c *treeCache) ReadTree(id object.ID) (*object.Tree, error) {
 }
 
 // bodyCache keeps the encoded trees a walk of history looks paths up in
-// (object.FindEntry reads them without decoding every entry).
+// (object.FindEntry reads them without decoding every entry), and what a
+// path under a folder's tree was found to be: consecutive commits share
+// most folders, so a path deep in a tree costs one lookup in each new
+// root, not one in every folder on its way.
 type bodyCache struct {
 	st     *object.Store
 	bodies map[object.ID][]byte
 	size   int
+	under  map[pathIn]foundEntry
 }
 
-// maxCachedBodies bounds a bodyCache's bytes: past it, it starts again.
-const maxCachedBodies = 64 << 20
+// pathIn is a path under the folder whose tree is dir.
+type pathIn struct {
+	dir  object.ID
+	path string
+}
+
+// foundEntry is what a lookup found: the entry, or ok false for none.
+type foundEntry struct {
+	e  object.Entry
+	ok bool
+}
+
+// maxCachedBodies bounds a bodyCache's bytes, and maxCachedPaths its
+// looked-up paths: past either, that part starts again.
+const (
+	maxCachedBodies = 64 << 20
+	maxCachedPaths  = 1 << 18
+)
 
 // lookup finds the entry at path in tree root.
 func (c *bodyCache) lookup(root object.ID, path string) (object.Entry, bool, error) {
-	e := object.Entry{Kind: object.KindDir, ID: root}
-	for rest := path; rest != ""; {
-		var name string
-		name, rest, _ = strings.Cut(rest, "/")
-		if name == "" {
-			continue
-		}
-		if e.Kind != object.KindDir {
-			return object.Entry{}, false, nil
-		}
-		b, ok := c.bodies[e.ID]
-		if !ok {
-			t, body, err := c.st.Get(e.ID)
-			if err != nil {
-				return object.Entry{}, false, err
-			}
-			if t != object.TypeTree {
-				return object.Entry{}, false, fmt.Errorf("object %s is a %s, not a tree: %w", e.ID.Short(), t, object.ErrCorrupt)
-			}
-			if c.size += len(body); c.size > maxCachedBodies {
-				clear(c.bodies)
-				c.size = len(body)
-			}
-			c.bodies[e.ID], b = body, body
-		}
-		id := e.ID
-		var err error
-		if e, ok, err = object.FindEntry(b, name); err != nil {
-			return object.Entry{}, false, fmt.Errorf("tree %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
-		} else if !ok {
-			return object.Entry{}, false, nil
+	path = strings.Trim(path, "/")
+	if path == "" {
+		return object.Entry{Kind: object.KindDir, ID: root}, true, nil
+	}
+	return c.lookupIn(root, path, true)
+}
+
+// lookupIn finds the entry at path (not empty) in tree dir, remembering
+// it unless dir is a commit's root, which the walk asks about once.
+func (c *bodyCache) lookupIn(dir object.ID, path string, root bool) (object.Entry, bool, error) {
+	key := pathIn{dir, path}
+	if !root {
+		if f, ok := c.under[key]; ok {
+			return f.e, f.ok, nil
 		}
 	}
-	return e, true, nil
+	name, rest, _ := strings.Cut(path, "/")
+	for rest != "" && name == "" {
+		name, rest, _ = strings.Cut(rest, "/")
+	}
+	b, err := c.body(dir)
+	if err != nil {
+		return object.Entry{}, false, err
+	}
+	e, ok, err := object.FindEntry(b, name)
+	if err != nil {
+		return object.Entry{}, false, fmt.Errorf("tree %s: %w (%w)", dir.Short(), err, object.ErrCorrupt)
+	}
+	rest = strings.TrimLeft(rest, "/")
+	switch {
+	case !ok:
+	case rest == "":
+	case e.Kind != object.KindDir:
+		e, ok = object.Entry{}, false
+	default:
+		if e, ok, err = c.lookupIn(e.ID, rest, false); err != nil {
+			return object.Entry{}, false, err
+		}
+	}
+	if !root {
+		if c.under == nil || len(c.under) >= maxCachedPaths {
+			c.under = map[pathIn]foundEntry{}
+		}
+		c.under[key] = foundEntry{e, ok}
+	}
+	return e, ok, nil
+}
+
+// body is tree id's encoding.
+func (c *bodyCache) body(id object.ID) ([]byte, error) {
+	if b, ok := c.bodies[id]; ok {
+		return b, nil
+	}
+	t, body, err := c.st.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if t != object.TypeTree {
+		return nil, fmt.Errorf("object %s is a %s, not a tree: %w", id.Short(), t, object.ErrCorrupt)
+	}
+	if c.size += len(body); c.size > maxCachedBodies {
+		clear(c.bodies)
+		c.size = len(body)
+	}
+	c.bodies[id] = body
+	return body, nil
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mesh-sync/mesh/object"
 )
 
 // gitRun runs git in dir at the given commit time, failing the test on
@@ -106,6 +108,52 @@ func TestLogPathsAgainstGit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// import-git made a changed-path filter for each commit with
+		// one parent (and the root).
+		all, err := r.Log(head, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		single := 0
+		for _, e := range all {
+			if len(e.Parents) <= 1 {
+				single++
+			}
+		}
+		if f := r.loadPathFilters(); len(f.m) != single || f.whole {
+			t.Fatalf("seed %d: %d filters kept (whole file good: %v), want one for each of the %d commits with at most one parent", seed, len(f.m), !f.whole, single)
+		}
+		// The walk with import's filters, with none (it makes them as
+		// it goes), and with a file a flipped byte damaged.
+		filters := filepath.Join(r.Meta, changedPathsFile)
+		for _, state := range []string{"imported", "none", "damaged"} {
+			switch state {
+			case "none":
+				os.Remove(filters)
+			case "damaged":
+				b, err := os.ReadFile(filters)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)/2] ^= 0x40
+				os.WriteFile(filters, b, 0o644)
+			}
+			checkLogPaths(t, r, dir, head, fmt.Sprintf("seed %d, filters %s", seed, state), &total)
+			if f := r.loadPathFilters(); f.whole || len(f.m) == 0 {
+				t.Fatalf("seed %d, filters %s: after a log the file holds %d filters (whole file good: %v)", seed, state, len(f.m), !f.whole)
+			}
+		}
+	}
+	if total < 300 {
+		t.Fatalf("git listed only %d commits in all: the histories do not exercise the paths", total)
+	}
+}
+
+// checkLogPaths compares LogPaths of some paths with git log -- PATH of
+// the git repository dir the history came from.
+func checkLogPaths(t *testing.T, r *Repo, dir string, head object.ID, what string, total *int) {
+	t.Helper()
+	{
 		for _, paths := range [][]string{{"shared.txt"}, {"m"}, {"b1"}, {"b2/f1.txt"}, {"m/f0.txt"}, {"b1/f2.txt", "m/f3.txt"}, {"nothing"}} {
 			var wantSubjects []string
 			for _, l := range strings.Split(strings.TrimSpace(gitRun(t, dir, 0, append([]string{"log", "--format=%s", "--"}, paths...)...)), "\n") {
@@ -113,7 +161,7 @@ func TestLogPathsAgainstGit(t *testing.T) {
 					wantSubjects = append(wantSubjects, strings.Fields(l)[0])
 				}
 			}
-			total += len(wantSubjects)
+			*total += len(wantSubjects)
 			entries, err := r.LogPaths(head, LogOptions{Paths: paths})
 			if err != nil {
 				t.Fatal(err)
@@ -123,12 +171,9 @@ func TestLogPathsAgainstGit(t *testing.T) {
 				got = append(got, strings.Fields(e.Message)[0])
 			}
 			if strings.Join(got, " ") != strings.Join(wantSubjects, " ") {
-				t.Errorf("seed %d, log -- %v:\nmesh %v\ngit  %v", seed, paths, got, wantSubjects)
+				t.Errorf("%s, log -- %v:\nmesh %v\ngit  %v", what, paths, got, wantSubjects)
 			}
 		}
-	}
-	if total < 100 {
-		t.Fatalf("git listed only %d commits in all: the histories do not exercise the paths", total)
 	}
 }
 
