@@ -15,6 +15,12 @@ type LogEntry struct {
 	// Entry is, for a log of one path, what the commit holds there (zero
 	// where it deleted it).
 	Entry object.Entry `json:"-"`
+	// Graph are, for LogPaths, the commit's parents in the history shown,
+	// as git log --parents gives them with paths: each parent, or the
+	// commit the walk shows first below it; a parent from which the walk
+	// shows nothing is left out, and one it did not reach (the walk
+	// stopped at N) stays as it is.
+	Graph []object.ID `json:"-"`
 }
 
 // Log returns up to n commits (all when n <= 0) reachable from start,

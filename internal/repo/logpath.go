@@ -30,7 +30,11 @@ type LogOptions struct {
 // name the file had at that commit.
 func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 	if len(o.Paths) == 0 {
-		return r.Log(start, o.N)
+		out, err := r.Log(start, o.N)
+		for i := range out {
+			out[i].Graph = out[i].Parents
+		}
+		return out, err
 	}
 	trees := newTreeCache(r.Store)
 	bodies := &bodyCache{st: r.Store, bodies: map[object.ID][]byte{}}
@@ -85,6 +89,9 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 		return false
 	}
 	var out []LogEntry
+	// passed is, for a commit walked but not shown, the parent the walk
+	// went on to (zero: none, the path began there).
+	passed := map[object.ID]object.ID{}
 	seen := map[object.ID]bool{start: true}
 	q := &pathQueue{}
 	commits := map[object.ID]*object.Commit{} // read as parents, not yet walked
@@ -132,6 +139,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 				filters.add(e.ID, fl)
 			}
 			if !mayChange(fl, e.paths) {
+				passed[e.ID] = e.Parents[0]
 				if err := push(e.Parents[0], e.paths); err != nil {
 					return nil, err
 				}
@@ -145,6 +153,8 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 		if len(e.Parents) == 0 {
 			if present(mine) {
 				out = append(out, e.withPath(o.Follow, mine))
+			} else {
+				passed[e.ID] = object.ID{}
 			}
 			continue
 		}
@@ -166,6 +176,7 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 			parents = append(parents, theirs)
 		}
 		if treesame >= 0 {
+			passed[e.ID] = e.Parents[treesame]
 			if err := push(e.Parents[treesame], e.paths); err != nil {
 				return nil, err
 			}
@@ -194,7 +205,47 @@ func (r *Repo) LogPaths(start object.ID, o LogOptions) ([]LogEntry, error) {
 			}
 		}
 	}
+	shownParents(out, passed)
 	return out, nil
+}
+
+// shownParents sets each entry's Graph: its parents, each taken along
+// the commits the walk passed over to the first it shows.
+func shownParents(out []LogEntry, passed map[object.ID]object.ID) {
+	shown := make(map[object.ID]bool, len(out))
+	for _, e := range out {
+		shown[e.ID] = true
+	}
+	below := map[object.ID]object.ID{} // where a passed commit leads
+	var shownBelow func(id object.ID) object.ID
+	shownBelow = func(id object.ID) object.ID {
+		var chain []object.ID
+		for !id.IsZero() && !shown[id] {
+			if to, ok := below[id]; ok {
+				id = to
+				break
+			}
+			next, ok := passed[id]
+			if !ok {
+				break // not reached: it stays
+			}
+			chain = append(chain, id)
+			id = next
+		}
+		for _, c := range chain {
+			below[c] = id
+		}
+		return id
+	}
+	for i := range out {
+		var g []object.ID
+		for _, p := range out[i].Parents {
+			if to := shownBelow(p); !to.IsZero() && !slices.Contains(g, to) {
+				g = append(g, to)
+			}
+		}
+		out[i].Graph = g
+	}
 }
 
 // withPath is the entry, naming its path when following one file, and

@@ -173,6 +173,22 @@ func checkLogPaths(t *testing.T, r *Repo, dir string, head object.ID, what strin
 			if strings.Join(got, " ") != strings.Join(wantSubjects, " ") {
 				t.Errorf("%s, log -- %v:\nmesh %v\ngit  %v", what, paths, got, wantSubjects)
 			}
+			// The parents in the history shown are git's rewritten ones.
+			subject := map[object.ID]string{}
+			for _, e := range entries {
+				subject[e.ID] = strings.Fields(e.Message)[0]
+			}
+			var gotGraph []string
+			for _, e := range entries {
+				g := subject[e.ID] + ":"
+				for _, p := range e.Graph {
+					g += " " + subject[p]
+				}
+				gotGraph = append(gotGraph, g)
+			}
+			if want := gitGraph(t, dir, paths); strings.Join(gotGraph, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s, log -- %v, parents in the history shown:\nmesh %v\ngit  %v", what, paths, gotGraph, want)
+			}
 		}
 	}
 }
@@ -234,4 +250,28 @@ func TestLogFollowAgainstGit(t *testing.T) {
 	if len(plain) != 2 {
 		t.Fatalf("log c.txt without --follow: %d commits, want 2 (c8, c6)", len(plain))
 	}
+}
+
+// gitGraph is git log --parents -- paths as "subject: parent subjects"
+// lines.
+func gitGraph(t *testing.T, dir string, paths []string) []string {
+	subject := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(gitRun(t, dir, 0, "log", "--all", "--format=%H %s")), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			subject[f[0]] = f[1]
+		}
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(gitRun(t, dir, 0, append([]string{"log", "--parents", "--format=%H %P", "--"}, paths...)...)), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		g := subject[f[0]] + ":"
+		for _, p := range f[1:] {
+			g += " " + subject[p]
+		}
+		out = append(out, g)
+	}
+	return out
 }

@@ -108,6 +108,13 @@ func TestBrowserHistoryVersionsRestore(t *testing.T) {
 	if err != nil || !strings.Contains(text, "first") || !strings.Contains(text, "third") || strings.Contains(loc, "token=") {
 		t.Fatalf("history page at %s (%v): %q", loc, err, text)
 	}
+	// The graph: a dot per commit, each row's drawing as tall as its
+	// row, so the lines meet from row to row.
+	graph, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#commits tr.commit')).map(r => {
+		const svg = r.querySelector('svg'); return svg ? svg.querySelectorAll('circle').length + ':' + Math.round(svg.getBoundingClientRect().height) + ':' + Math.round(r.getBoundingClientRect().height) : 'none' }).join(' ')`))
+	if err != nil || graph != "1:24:24 1:24:24 1:24:24" {
+		t.Fatalf("history graph (dots:drawing height:row height per commit): %q %v", graph, err)
+	}
 	text = step("tree", "#entries", chromedp.Click(chromedp.CSS(`#commits tr.commit:last-child a`), chromedp.NodeVisible))
 	if !strings.Contains(text, "notes.txt") || !strings.Contains(text, "docs/") {
 		t.Fatalf("tree page: %q", text)

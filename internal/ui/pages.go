@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +124,12 @@ type Commit struct {
 	// Size and File are, on a file's versions, its size and file object.
 	Size int64     `json:"size,omitempty"`
 	File object.ID `json:"file,omitzero"`
+	// Graph are, on the history, the parents in the history shown (as
+	// git log --parents with paths): a parent the filters hide gives
+	// way to the first commit shown below it.
+	Graph []object.ID `json:"graphParents,omitempty"`
+	// Row is its row of the history's drawn graph.
+	Row GraphRow `json:"-"`
 }
 
 func toCommit(id object.ID, c *object.Commit) Commit {
@@ -176,18 +183,62 @@ func (s *Server) history(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	hidden := map[object.ID][]object.ID{} // by the device filter, with their parents
 	for _, e := range entries {
 		c := toCommit(e.ID, e.Commit)
 		if h.Device != "" && c.Device != h.Device && c.Name != h.Device {
+			hidden[e.ID] = e.Graph
 			continue
 		}
 		if len(h.Commits) == n {
 			h.More = true
 			break
 		}
+		c.Graph = e.Graph
 		h.Commits = append(h.Commits, c)
 	}
+	if len(hidden) > 0 {
+		below := map[object.ID][]object.ID{}
+		for i := range h.Commits {
+			h.Commits[i].Graph = throughHidden(h.Commits[i].Graph, hidden, below)
+		}
+	}
+	ids := make([]object.ID, len(h.Commits))
+	parents := make([][]object.ID, len(h.Commits))
+	for i, c := range h.Commits {
+		ids[i], parents[i] = c.ID, c.Graph
+	}
+	for i, row := range layoutGraph(ids, parents) {
+		h.Commits[i].Row = row
+	}
 	return h, nil
+}
+
+// throughHidden is parents with each hidden commit replaced by the
+// commits shown below it (below remembers them for each hidden one).
+func throughHidden(parents []object.ID, hidden, below map[object.ID][]object.ID) []object.ID {
+	var out []object.ID
+	for _, p := range parents {
+		ps, ok := hidden[p]
+		if !ok {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+			continue
+		}
+		to, ok := below[p]
+		if !ok {
+			below[p] = nil // a cycle cannot be, but a long chain recurses once
+			to = throughHidden(ps, hidden, below)
+			below[p] = to
+		}
+		for _, q := range to {
+			if !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
 }
 
 // Entry is one name of a folder, or the file shown.

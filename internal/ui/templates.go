@@ -21,6 +21,10 @@ tr:nth-child(even){background:#f4f6f8}.mono,pre{font-family:ui-monospace,monospa
 form.inline{display:inline}.error{color:#cf222e}
 .side{display:inline-block;vertical-align:top;width:48%;margin-right:1%}.side pre{background:#f6f8fa;padding:.5em;overflow:auto}
 textarea{width:97%;font-family:ui-monospace,monospace}
+tr.commit td{height:24px;padding-top:0;padding-bottom:0;white-space:nowrap;vertical-align:middle}tr.commit td.graph{padding:0}
+.graph svg{display:block}.graph line{stroke-width:2}.graph circle{stroke:none}
+.c0{stroke:#0969da;fill:#0969da}.c1{stroke:#cf222e;fill:#cf222e}.c2{stroke:#1a7f37;fill:#1a7f37}
+.c3{stroke:#8250df;fill:#8250df}.c4{stroke:#bc4c00;fill:#bc4c00}.c5{stroke:#57606a;fill:#57606a}
 </style></head><body><header><a href="/history">History</a><a href="/conflicts">Conflicts</a><a href="/devices">Devices</a></header><main>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 
@@ -32,12 +36,13 @@ textarea{width:97%;font-family:ui-monospace,monospace}
 <label>Path <input name="path" value="{{.Path}}"></label>
 <label>Device <input name="device" value="{{.Device}}"></label>
 <button>Filter</button></form>
-<table id="commits"><tr><th>commit</th><th>when</th><th>device</th><th>message</th></tr>
+<table id="commits"><tr><th></th><th>commit</th><th>when</th><th>device</th><th>message</th></tr>
 {{range .Commits}}<tr class="commit">
+<td class="graph">{{with .Row}}<svg width="{{.Width}}" height="24" viewBox="0 0 {{.Width}} 24" aria-hidden="true">{{range .Lines}}<line x1="{{.X1}}" y1="{{.Y1}}" x2="{{.X2}}" y2="{{.Y2}}" class="c{{.Color}}"/>{{end}}<circle cx="{{.X}}" cy="12" r="4" class="c{{.Color}}"/></svg>{{end}}</td>
 <td class="mono"><a href="/tree/{{.ID}}/">{{.Short}}</a></td>
 <td>{{when .Time}}</td><td>{{.Name}}</td>
 <td>{{if .Merge}}<span class="merge">merge</span> {{end}}{{.Subject}}{{if .Conflicts}} <span class="conflict">({{.Conflicts}} conflict{{if gt .Conflicts 1}}s{{end}})</span>{{end}}</td></tr>
-{{else}}<tr><td colspan="4">No commits{{if .Path}} changed {{.Path}}{{end}}.</td></tr>{{end}}
+{{else}}<tr><td colspan="5">No commits{{if .Path}} changed {{.Path}}{{end}}.</td></tr>{{end}}
 </table>{{if .More}}<p>Older commits are not shown.</p>{{end}}
 {{end}}{{template "foot"}}{{end}}
 
