@@ -25,6 +25,8 @@ type idleConn struct {
 	// lastRead is when a read last returned bytes (Unix ns): a swarm
 	// tells a device that is slow from one that sends nothing.
 	lastRead atomic.Int64
+	// written is the bytes written, for a server's Traffic.
+	written atomic.Int64
 }
 
 func (c *idleConn) deadline() time.Time {
@@ -48,7 +50,9 @@ func (c *Conn) lastRead() time.Time { return time.Unix(0, c.ic.lastRead.Load()) 
 
 func (c *idleConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(c.deadline())
-	return c.Conn.Write(b)
+	n, err := c.Conn.Write(b)
+	c.written.Add(int64(n))
+	return n, err
 }
 
 // A Conn is a Peer: the methods below ask the device at the other end.

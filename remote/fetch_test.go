@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,5 +319,47 @@ func TestWalkCommitsStopsAtHaves(t *testing.T) {
 	err = walkCommits(context.Background(), s, []object.ID{{1}}, nil, func(object.ID, object.Raw) error { return nil })
 	if !errors.Is(err, object.ErrNotFound) {
 		t.Fatalf("unknown want: %v", err)
+	}
+}
+
+// TestServerCountsSent: the server tells Sent, per member, at least the
+// bytes of the objects it sent that member, over the member's own ID.
+func TestServerCountsSent(t *testing.T) {
+	src, dst := local(t), store(t)
+	ids := history(t, src.Objects, 5)
+	m := testMesh(t)
+	var mu sync.Mutex
+	sent := map[DeviceID]int64{}
+	addr := serve(t, &Server{Auth: newAuth(t, m), Local: src, Sent: func(p DeviceID, n int64) {
+		mu.Lock()
+		sent[p] += n
+		mu.Unlock()
+	}})
+	client := newAuth(t, m)
+	c, err := client.Dial(testCtx(t), addr, DeviceID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Fetch(testCtx(t), c, dst, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// The last request's count is told when the connection ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got, n := sent[client.Identity.ID], len(sent)
+		mu.Unlock()
+		if got >= st.Bytes && st.Bytes > 0 {
+			if n != 1 {
+				t.Fatalf("Sent told of %d devices, want 1", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sent told %d bytes to %s, the fetch received %d bytes of objects", got, client.Identity.ID.Short(), st.Bytes)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

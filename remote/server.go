@@ -32,6 +32,10 @@ type Server struct {
 	// Tracker, when set, answers which devices hold a commit (swarm
 	// fetches); otherwise the answer is always none.
 	Tracker *Tracker
+	// Sent, when set, is told the bytes sent to a member over its
+	// connection (TLS records: answers, objects, refs) after each request
+	// it made.
+	Sent func(peer DeviceID, bytes int64)
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and
@@ -97,7 +101,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) serveConn(ctx context.Context, c *Conn, log *slog.Logger) error {
 	log.Info("Device connected", "device", c.Peer.String(), "remote", c.Addr)
 	res := &responder{local: s.Local}
+	var reported int64
+	report := func() {
+		if s.Sent != nil && c.ic != nil {
+			if n := c.ic.written.Load(); n > reported {
+				s.Sent(c.Peer, n-reported)
+				reported = n
+			}
+		}
+	}
+	defer report()
 	for {
+		report()
 		k, b, err := c.w.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || isEOF(err) {

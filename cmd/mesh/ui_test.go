@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,28 @@ func TestDaemonUI(t *testing.T) {
 	if resp, err := http.Get("http://" + u.Host + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("/metrics without the token: %v %v", resp, err)
 	}
+	// A device that joins from the daemon: what it was sent is counted
+	// under its ID.
+	b := filepath.Join(t.TempDir(), "b")
+	mustMesh(t, bin, dir, "join", strings.TrimSpace(mustMesh(t, bin, dir, "invite")), b)
+	bID := strings.TrimSpace(mustMesh(t, bin, b, "id"))
+	waitFor(t, "bytes sent to the joined device in /metrics", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+u.Host+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+u.Query().Get("token"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(l, `mesh_sent_bytes_total{device="`+bID+`"} `); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				return err == nil && n > 0
+			}
+		}
+		return false
+	}, d)
 	d.stop(t)
 	if _, err := http.Get("http://" + u.Host + "/history"); err == nil {
 		t.Fatal("the history browser still answers after the daemon stopped")

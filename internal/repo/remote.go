@@ -510,12 +510,13 @@ func (r *Repo) LockServing() (*object.Lock, error) {
 // and pushes of their own device refs. addr (what other devices dial) is
 // in .mesh/serve.addr while it runs.
 func (r *Repo) Serve(ctx context.Context, ln net.Listener, addr string, log *slog.Logger) error {
-	return r.ServeTracking(ctx, ln, addr, log, remote.NewTracker())
+	return r.ServeTracking(ctx, ln, addr, log, remote.NewTracker(), nil)
 }
 
 // ServeTracking is Serve with the tracker given (a daemon's knows of the
-// devices gossip names).
-func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, addr string, log *slog.Logger, t *remote.Tracker) error {
+// devices gossip names), telling sent (when set) what each device was
+// sent.
+func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, addr string, log *slog.Logger, t *remote.Tracker, sent func(remote.DeviceID, int64)) error {
 	auth, err := r.Auth()
 	if err != nil {
 		return err
@@ -531,6 +532,7 @@ func (r *Repo) ServeTracking(ctx context.Context, ln net.Listener, addr string, 
 		Push:    r.AcceptPush,
 		Log:     log,
 		Tracker: t,
+		Sent:    sent,
 	}
 	return s.Serve(ctx, ln)
 }

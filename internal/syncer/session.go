@@ -190,7 +190,7 @@ func Start(ctx context.Context, r *repo.Repo, o Options) (*Session, error) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		s.serveErr = r.ServeTracking(sctx, ln, s.fetchAddr, log, tracker)
+		s.serveErr = r.ServeTracking(sctx, ln, s.fetchAddr, log, tracker, s.Metrics.sent)
 	}()
 	ok = true
 	// Remember what was bound, so the next start (and the other devices'
