@@ -1,0 +1,564 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
+)
+
+// Bucket is a mesh's bucket, opened with its secret: a peer to fetch from
+// (remote.Peer) and to push to.
+type Bucket struct {
+	st    Store
+	keys  *Keys
+	cache string // local directory: indexes as downloaded, refs seen
+
+	mu      sync.Mutex
+	loaded  map[string]bool // packs whose index is read
+	objects map[object.ID]located
+	// Rollbacks name the refs the bucket holds at a lower sequence
+	// number than this device saw before; the head seen before is used.
+	Rollbacks []string
+}
+
+type located struct {
+	pack string
+	e    indexEntry
+}
+
+// Open opens the bucket st for a mesh with secret, keeping what it
+// learns in the directory cache.
+func Open(st Store, secret []byte, cache string) (*Bucket, error) {
+	k, err := NewKeys(secret)
+	if err != nil {
+		return nil, err
+	}
+	return &Bucket{st: st, keys: k, cache: cache, loaded: map[string]bool{}, objects: map[object.ID]located{}}, nil
+}
+
+func (b *Bucket) String() string { return b.st.String() }
+
+const (
+	configKey   = "mesh"
+	packsDir    = "packs/"
+	indexesDir  = "indexes/"
+	devicesDir  = "devices/"
+	configPlain = `{"format":1}`
+)
+
+// checkConfig opens the bucket's format object, writing it when create
+// is set and the bucket has none.
+func (b *Bucket) checkConfig(ctx context.Context, create bool) (exists bool, err error) {
+	sealed, err := b.st.Get(ctx, configKey)
+	if errors.Is(err, ErrNoObject) {
+		if !create {
+			return false, nil
+		}
+		s := b.keys.seal(nil, []byte("config"), []byte(configPlain))
+		return true, b.st.Put(ctx, configKey, strings.NewReader(string(s)), int64(len(s)))
+	}
+	if err != nil {
+		return false, err
+	}
+	plain, err := b.keys.open(nil, []byte("config"), sealed)
+	if err != nil {
+		return true, fmt.Errorf("%s holds another mesh's data, or this mesh's secret is not the one it was written with: its objects do not open (%w)", b, err)
+	}
+	var c struct{ Format int }
+	if json.Unmarshal(plain, &c) != nil || c.Format != 1 {
+		return true, fmt.Errorf("%s: format %q is not one this mesh reads: %w", b, plain, ErrBadObject)
+	}
+	return true, nil
+}
+
+// load reads the indexes of the packs not read yet.
+func (b *Bucket) load(ctx context.Context) error {
+	list, err := b.st.List(ctx, indexesDir)
+	if err != nil {
+		return err
+	}
+	for _, in := range list {
+		name := strings.TrimPrefix(in.Key, indexesDir)
+		b.mu.Lock()
+		done := b.loaded[name]
+		b.mu.Unlock()
+		if done || !validName(name) {
+			continue
+		}
+		es, err := b.readIndex(ctx, name)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		for _, e := range es {
+			if _, ok := b.objects[e.ID]; !ok {
+				b.objects[e.ID] = located{name, e}
+			}
+		}
+		b.loaded[name] = true
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func validName(n string) bool {
+	if len(n) != 32 {
+		return false
+	}
+	for _, c := range n {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readIndex reads pack name's index, from the cache when there (an index
+// never changes) or the bucket.
+func (b *Bucket) readIndex(ctx context.Context, name string) ([]indexEntry, error) {
+	cached := filepath.Join(b.cache, "indexes", name)
+	sealed, err := os.ReadFile(cached)
+	fromCache := err == nil
+	if !fromCache {
+		if sealed, err = b.st.Get(ctx, indexesDir+name); err != nil {
+			return nil, err
+		}
+	}
+	plain, err := b.keys.open(nil, []byte("index\x00"+name), sealed)
+	if err == nil {
+		var es []indexEntry
+		if es, err = decodeIndex(plain); err == nil {
+			if !fromCache {
+				os.MkdirAll(filepath.Dir(cached), 0o755)
+				object.WriteFileAtomic(cached, sealed, 0o644, false)
+			}
+			return es, nil
+		}
+	}
+	if fromCache {
+		os.Remove(cached) // damaged here: read it from the bucket
+		return b.readIndex(ctx, name)
+	}
+	return nil, fmt.Errorf("%s/%s%s: %w", b, indexesDir, name, err)
+}
+
+// Has reports whether the bucket holds id, as of the last load.
+func (b *Bucket) has(id object.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.objects[id]
+	return ok
+}
+
+func (b *Bucket) where(id object.ID) (located, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.objects[id]
+	return l, ok
+}
+
+// refKey is where a device keeps its ref of branch.
+func (b *Bucket) refKey(device, branch string) string {
+	return devicesDir + b.keys.name("device", device) + "/" + b.keys.name("ref", device, branch)
+}
+
+// seenRef is what this device last saw of a ref.
+type seenRef struct {
+	Seq    uint64    `json:"seq"`
+	Commit object.ID `json:"commit"`
+}
+
+func (b *Bucket) seenFile() string { return filepath.Join(b.cache, "seen.json") }
+
+func (b *Bucket) loadSeen() map[string]seenRef {
+	m := map[string]seenRef{}
+	if data, err := os.ReadFile(b.seenFile()); err == nil {
+		json.Unmarshal(data, &m)
+	}
+	return m
+}
+
+func (b *Bucket) saveSeen(m map[string]seenRef) error {
+	data, _ := json.MarshalIndent(m, "", "  ")
+	os.MkdirAll(b.cache, 0o755)
+	return object.WriteFileAtomic(b.seenFile(), data, 0o644, true)
+}
+
+// Refs reads every device's refs, each checked: sealed under its own key,
+// signed by its device, and not older than what was seen before.
+func (b *Bucket) Refs(ctx context.Context) (map[string]*Ref, error) {
+	if _, err := b.checkConfig(ctx, false); err != nil {
+		return nil, err
+	}
+	list, err := b.st.List(ctx, devicesDir)
+	if err != nil {
+		return nil, err
+	}
+	seen := b.loadSeen()
+	out := map[string]*Ref{}
+	b.Rollbacks = nil
+	changed := false
+	for _, in := range list {
+		sealed, err := b.st.Get(ctx, in.Key)
+		if errors.Is(err, ErrNoObject) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		plain, err := b.keys.open(nil, []byte("ref\x00"+in.Key), sealed)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", b, in.Key, err)
+		}
+		r, err := decodeRef(plain)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", b, in.Key, err)
+		}
+		if b.refKey(r.Device, r.Branch) != in.Key {
+			return nil, fmt.Errorf("%s/%s: holds the ref of device %s, branch %s, which belongs elsewhere: %w", b, in.Key, r.Device, r.Branch, ErrBadObject)
+		}
+		name := r.Device + "/" + r.Branch
+		if s, ok := seen[name]; ok && (r.Seq < s.Seq || r.Seq == s.Seq && r.Commit != s.Commit) {
+			b.Rollbacks = append(b.Rollbacks, fmt.Sprintf("device %s, branch %s: the bucket holds push %d (%s), this device saw push %d (%s) before; kept %s", r.Device, r.Branch, r.Seq, r.Commit.Short(), s.Seq, s.Commit.Short(), s.Commit.Short()))
+			r.Seq, r.Commit = s.Seq, s.Commit
+		} else if !ok || r.Seq > s.Seq {
+			seen[name] = seenRef{r.Seq, r.Commit}
+			changed = true
+		}
+		out[name] = r
+	}
+	if changed {
+		if err := b.saveSeen(seen); err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(b.Rollbacks)
+	return out, nil
+}
+
+// ListRefs gives every device's heads as devices/<device>/<branch>.
+func (b *Bucket) ListRefs(ctx context.Context) (map[string]object.ID, error) {
+	refs, err := b.Refs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]object.ID{}
+	for name, r := range refs {
+		out[devicesDir+name] = r.Commit
+	}
+	return out, nil
+}
+
+var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxObject), zstd.WithDecoderConcurrency(1))
+
+// Commits sends every commit reachable from wants and not from haves.
+// Each pack keeps its commits first, so one ranged GET a pack reads them.
+func (b *Bucket) Commits(ctx context.Context, wants, haves []object.ID, fn remote.ObjectFunc) error {
+	if err := b.load(ctx); err != nil {
+		return err
+	}
+	stop := map[object.ID]bool{}
+	for _, h := range haves {
+		stop[h] = true
+	}
+	read := map[string]map[object.ID]object.Raw{} // commits by pack
+	stack := slices.Clone(wants)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if stop[id] {
+			continue
+		}
+		stop[id] = true
+		l, ok := b.where(id)
+		if !ok {
+			return fmt.Errorf("commit %s: %w in %s", id.Short(), object.ErrNotFound, b)
+		}
+		if read[l.pack] == nil {
+			cs, err := b.packCommits(ctx, l.pack)
+			if err != nil {
+				return err
+			}
+			read[l.pack] = cs
+		}
+		raw, ok := read[l.pack][id]
+		if !ok || raw.Type != object.TypeCommit {
+			return fmt.Errorf("commit %s: %s's index names it, its pack does not hold it: %w", id.Short(), b, ErrBadObject)
+		}
+		if err := fn(id, raw); err != nil {
+			return err
+		}
+		body := raw.Data
+		if raw.Comp != 0 {
+			var err error
+			if body, err = decoder.DecodeAll(raw.Data, nil); err != nil {
+				return fmt.Errorf("commit %s: %v: %w", id.Short(), err, object.ErrCorrupt)
+			}
+		}
+		c, err := object.DecodeCommit(body)
+		if err != nil {
+			return fmt.Errorf("commit %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
+		}
+		stack = append(stack, c.Parents...)
+	}
+	return nil
+}
+
+// packCommits reads the commits at the start of a pack.
+func (b *Bucket) packCommits(ctx context.Context, pack string) (map[object.ID]object.Raw, error) {
+	es, err := b.readIndex(ctx, pack)
+	if err != nil {
+		return nil, err
+	}
+	var commits []indexEntry
+	for _, e := range es {
+		if e.Type == object.TypeCommit {
+			commits = append(commits, e)
+		}
+	}
+	out := map[object.ID]object.Raw{}
+	return out, b.readRuns(ctx, pack, commits, func(e indexEntry, r object.Raw) error {
+		out[e.ID] = r
+		return nil
+	})
+}
+
+// Reads of one pack are merged into one ranged GET when the gap between
+// them is at most maxGap and the whole at most maxSpan.
+const (
+	maxGap  = 256 << 10
+	maxSpan = 8 << 20
+)
+
+// readRuns reads es (of one pack, in the order given) with as few GETs as
+// their offsets allow, calling fn for each in order.
+func (b *Bucket) readRuns(ctx context.Context, pack string, es []indexEntry, fn func(indexEntry, object.Raw) error) error {
+	for i := 0; i < len(es); {
+		j, start, end := i+1, es[i].Off, es[i].Off+int64(es[i].Len)
+		for j < len(es) && es[j].Off >= end && es[j].Off-end <= maxGap && es[j].Off+int64(es[j].Len)-start <= maxSpan {
+			end = es[j].Off + int64(es[j].Len)
+			j++
+		}
+		data, err := b.st.GetRange(ctx, packsDir+pack, start, end-start)
+		if err != nil {
+			return err
+		}
+		for _, e := range es[i:j] {
+			sealed := data[e.Off-start : e.Off-start+int64(e.Len)]
+			plain, err := b.keys.open(nil, objectAD(e.ID, e.Type, e.Comp), sealed)
+			if err != nil {
+				return fmt.Errorf("object %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, pack, err)
+			}
+			if err := fn(e, object.Raw{Type: e.Type, Comp: e.Comp, Size: int(e.Size), Data: plain}); err != nil {
+				return err
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+// objectAD binds a sealed object to its ID, type and compression.
+func objectAD(id object.ID, t object.Type, comp uint8) []byte {
+	return append(append([]byte("object\x00"), id[:]...), byte(t), comp)
+}
+
+// Get sends each of ids, in order, each run of neighbours in a pack read
+// with one ranged GET.
+func (b *Bucket) Get(ctx context.Context, ids []object.ID, fn remote.ObjectFunc) error {
+	if err := b.load(ctx); err != nil {
+		return err
+	}
+	for i := 0; i < len(ids); {
+		l, ok := b.where(ids[i])
+		if !ok {
+			return fmt.Errorf("object %s: %w in %s", ids[i].Short(), object.ErrNotFound, b)
+		}
+		run := []indexEntry{l.e}
+		j := i + 1
+		for ; j < len(ids); j++ {
+			n, ok := b.where(ids[j])
+			last := run[len(run)-1]
+			if !ok || n.pack != l.pack || n.e.Off < last.Off+int64(last.Len) || n.e.Off-(last.Off+int64(last.Len)) > maxGap || n.e.Off+int64(n.e.Len)-run[0].Off > maxSpan {
+				break
+			}
+			run = append(run, n.e)
+		}
+		if err := b.readRuns(ctx, l.pack, run, func(e indexEntry, r object.Raw) error { return fn(e.ID, r) }); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// PushResult says what a push wrote.
+type PushResult struct {
+	remote.Stats
+	Pack     string `json:"pack,omitempty"`
+	UpToDate bool   `json:"upToDate"`
+	Seq      uint64 `json:"seq"`
+}
+
+// typeOrder is the order of a pack's objects: commits first (a fetch
+// reads them with one GET), then what a walk of history reads next.
+var typeOrder = map[object.Type]int{object.TypeCommit: 0, object.TypeTree: 1, object.TypeFile: 2, object.TypeChunk: 3}
+
+// Push writes what the bucket lacks of head's closure from local as one
+// pack and its index, then this device's ref of branch at head.
+func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Identity, branch string, head object.ID) (*PushResult, error) {
+	if _, err := b.checkConfig(ctx, true); err != nil {
+		return nil, err
+	}
+	refs, err := b.Refs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	me := id.ID.String()
+	res := &PushResult{}
+	var seq uint64
+	if r, ok := refs[me+"/"+branch]; ok {
+		seq = r.Seq
+		if r.Commit == head {
+			res.UpToDate, res.Seq = true, r.Seq
+			return res, nil
+		}
+	}
+	if s, ok := b.loadSeen()[me+"/"+branch]; ok && s.Seq > seq {
+		seq = s.Seq
+	}
+	if err := b.load(ctx); err != nil {
+		return nil, err
+	}
+	missing, err := b.missing(local, head)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		name, st, err := b.writePack(ctx, local, missing)
+		if err != nil {
+			return nil, err
+		}
+		res.Pack, res.Stats = name, st
+	}
+	ref := &Ref{Device: me, Branch: branch, Commit: head, Seq: seq + 1, Time: time.Now().Unix()}
+	ref.sign(id.Key)
+	plain, _ := json.Marshal(ref)
+	key := b.refKey(me, branch)
+	sealed := b.keys.seal(nil, []byte("ref\x00"+key), plain)
+	if err := b.st.Put(ctx, key, strings.NewReader(string(sealed)), int64(len(sealed))); err != nil {
+		return nil, err
+	}
+	seen := b.loadSeen()
+	seen[me+"/"+branch] = seenRef{ref.Seq, head}
+	res.Seq = ref.Seq
+	return res, b.saveSeen(seen)
+}
+
+// pushed is an object a push sends.
+type pushed struct {
+	id object.ID
+	t  object.Type
+}
+
+// missing lists what head's closure has that the bucket lacks. An object
+// the bucket holds has its closure there too: a push writes closures.
+func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) {
+	var out []pushed
+	seen := map[object.ID]bool{}
+	stack := []object.ID{head}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] || b.has(id) {
+			continue
+		}
+		seen[id] = true
+		t, _, err := local.Stat(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pushed{id, t})
+		if t == object.TypeChunk {
+			continue
+		}
+		_, body, err := local.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		kids, err := object.Children(t, body)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
+		}
+		stack = append(stack, kids...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return typeOrder[out[i].t] < typeOrder[out[j].t] })
+	return out, nil
+}
+
+// writePack streams objects into a new pack, each sealed on its own,
+// then writes its index: only then does the pack count.
+func (b *Bucket) writePack(ctx context.Context, local *object.Store, objs []pushed) (string, remote.Stats, error) {
+	name := randomName()
+	var st remote.Stats
+	entries := make([]indexEntry, 0, len(objs))
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var off int64
+		var buf []byte
+		for _, o := range objs {
+			raw, err := local.GetRaw(o.id)
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			buf = b.keys.seal(buf[:0], objectAD(o.id, raw.Type, raw.Comp), raw.Data)
+			if _, err := pw.Write(buf); err != nil {
+				return
+			}
+			entries = append(entries, indexEntry{ID: o.id, Type: raw.Type, Comp: raw.Comp, Size: uint32(raw.Size), Off: off, Len: uint32(len(buf))})
+			off += int64(len(buf))
+			st.Objects++
+			st.Bytes += int64(len(buf))
+		}
+		pw.Close()
+	}()
+	err := b.st.Put(ctx, packsDir+name, pr, -1)
+	pr.CloseWithError(errors.New("upload ended"))
+	<-done
+	if err != nil {
+		return "", st, err
+	}
+	if len(entries) != len(objs) {
+		return "", st, fmt.Errorf("%s: the pack's upload ended after %d of %d objects", b, len(entries), len(objs))
+	}
+	sealed := b.keys.seal(nil, []byte("index\x00"+name), encodeIndex(entries))
+	if err := b.st.Put(ctx, indexesDir+name, strings.NewReader(string(sealed)), int64(len(sealed))); err != nil {
+		return "", st, err
+	}
+	b.mu.Lock()
+	for _, e := range entries {
+		if _, ok := b.objects[e.ID]; !ok {
+			b.objects[e.ID] = located{name, e}
+		}
+	}
+	b.loaded[name] = true
+	b.mu.Unlock()
+	return name, st, nil
+}

@@ -1,0 +1,195 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// ErrNoObject is the kind of error for a key the bucket does not hold.
+var ErrNoObject = errors.New("no such object in the bucket")
+
+// Store is object storage under one prefix: what a bucket must do.
+type Store interface {
+	// Put writes key from r (size -1: unknown, streamed in parts).
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get reads key whole.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// GetRange reads n bytes of key from off.
+	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// List lists the keys under prefix, with their sizes and times.
+	List(ctx context.Context, prefix string) ([]Info, error)
+	// Delete removes key.
+	Delete(ctx context.Context, key string) error
+	// String names the bucket and prefix in errors.
+	String() string
+}
+
+// Info is a listed key.
+type Info struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// ParseURL splits s3://BUCKET/PREFIX.
+func ParseURL(u string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%s: not an s3://BUCKET/PREFIX URL", u)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	prefix = strings.Trim(prefix, "/")
+	if bucket == "" || strings.ContainsAny(bucket, " \\?#") {
+		return "", "", fmt.Errorf("%s: no bucket name (s3://BUCKET/PREFIX)", u)
+	}
+	return bucket, prefix, nil
+}
+
+// S3 is a bucket reached with the AWS conventions: AWS_ENDPOINT_URL
+// (default https://s3.amazonaws.com), AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the profile
+// AWS_PROFILE (default "default") of the shared credentials file
+// (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials), and
+// AWS_REGION (or AWS_DEFAULT_REGION).
+type S3 struct {
+	c      *minio.Client
+	bucket string
+	prefix string // "" or ending in "/"
+}
+
+// OpenS3 connects to s3://BUCKET/PREFIX; nothing is sent until used.
+func OpenS3(u string) (*S3, error) {
+	bucket, prefix, err := ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	if endpoint == "" {
+		endpoint = "https://s3.amazonaws.com"
+	}
+	ep, err := url.Parse(endpoint)
+	if err != nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "" {
+		return nil, fmt.Errorf("AWS_ENDPOINT_URL %q: want http(s)://HOST[:PORT]", endpoint)
+	}
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	creds := credentials.NewChainCredentials([]credentials.Provider{
+		&credentials.EnvAWS{},
+		&credentials.FileAWSCredentials{Profile: os.Getenv("AWS_PROFILE")},
+	})
+	lookup := minio.BucketLookupAuto
+	if ep.Host != "s3.amazonaws.com" && !strings.HasSuffix(ep.Host, ".amazonaws.com") {
+		lookup = minio.BucketLookupPath // MinIO, Ceph, Garage, versitygw
+	}
+	c, err := minio.New(ep.Host, &minio.Options{
+		Creds:        creds,
+		Secure:       ep.Scheme == "https",
+		Region:       region,
+		BucketLookup: lookup,
+		MaxRetries:   8, // with backoff, on 5xx, throttling and resets
+		Transport:    transport(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	if prefix != "" {
+		prefix += "/"
+	}
+	return &S3{c: c, bucket: bucket, prefix: prefix}, nil
+}
+
+// transport bounds each step of a request, so a server that stalls is
+// retried instead of waited on for ever.
+func transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	return t
+}
+
+func (s *S3) String() string { return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/") }
+
+func (s *S3) wrap(key string, err error) error {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) && (er.Code == "NoSuchKey" || er.StatusCode == http.StatusNotFound && er.Code != "NoSuchBucket") {
+		return fmt.Errorf("%s/%s: %w", s, key, ErrNoObject)
+	}
+	return fmt.Errorf("%s/%s: %w", s, key, err)
+}
+
+// partSize is the size of a streamed upload's parts: what it holds in
+// memory at a time.
+const partSize = 16 << 20
+
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	_, err := s.c.PutObject(ctx, s.bucket, s.prefix+key, r, size, minio.PutObjectOptions{
+		ContentType: "application/octet-stream", PartSize: partSize, DisableContentSha256: true})
+	if err != nil {
+		return s.wrap(key, err)
+	}
+	return nil
+}
+
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	o, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	defer o.Close()
+	b, err := io.ReadAll(o)
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	return b, nil
+}
+
+func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	var o minio.GetObjectOptions
+	if err := o.SetRange(off, off+n-1); err != nil {
+		return nil, err
+	}
+	r, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, o)
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	defer r.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, s.wrap(key, fmt.Errorf("bytes %d-%d: %w", off, off+n-1, err))
+	}
+	return b, nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
+	var out []Info
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, s.wrap(prefix, o.Err)
+		}
+		out = append(out, Info{Key: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, Modified: o.LastModified})
+	}
+	return out, nil
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.c.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{}); err != nil {
+		return s.wrap(key, err)
+	}
+	return nil
+}
