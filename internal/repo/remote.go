@@ -17,6 +17,7 @@ import (
 	"github.com/mesh-sync/mesh/merge"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
+	"github.com/mesh-sync/mesh/remote/cloud"
 )
 
 // ErrNoRemote is returned for a remote name that is not configured.
@@ -46,10 +47,13 @@ func (r *Repo) addRemote(ctx context.Context, name string, rc RemoteConfig) erro
 		device = d.String()
 	}
 	target, network, err := splitURL(url)
-	if err != nil {
+	if isCloud(url) {
+		if _, _, err := cloud.ParseURL(url); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
-	}
-	if network {
+	} else if network {
 		if err := remote.CheckDialAddr(target); err != nil {
 			return fmt.Errorf("%s: want tls://HOST:PORT: %w", url, err)
 		}
@@ -135,9 +139,10 @@ func (r *Repo) RemoteNames() []string {
 // peer is an open connection to a remote.
 type peer struct {
 	remote.Peer
-	name  string // names its refs: remotes/<name>/<branch>
-	conn  *remote.Conn
-	other *Repo
+	name   string // names its refs: remotes/<name>/<branch>
+	conn   *remote.Conn
+	other  *Repo
+	bucket *cloud.Bucket // a cloud peer: refs remotes/<name>/<device>/<branch>
 }
 
 func (p *peer) Close() {
@@ -156,6 +161,20 @@ func (r *Repo) connect(ctx context.Context, spec string) (*peer, error) {
 	configured := false
 	if c, ok := r.Config.Remotes[spec]; ok {
 		rc, configured = c, true
+	}
+	if isCloud(rc.URL) {
+		if !configured {
+			b, prefix, err := cloud.ParseURL(rc.URL)
+			if err != nil {
+				return nil, err
+			}
+			name = remoteName(b + "-" + strings.ReplaceAll(prefix, "/", "-"))
+		}
+		b, err := r.openBucket(rc.URL)
+		if err != nil {
+			return nil, fmt.Errorf("remote %s: %w", name, err)
+		}
+		return &peer{Peer: b, name: name, bucket: b}, nil
 	}
 	target, network, err := splitURL(rc.URL)
 	if err != nil {
@@ -220,6 +239,9 @@ type FetchResult struct {
 	// Refused lists the refs not moved: their heads cannot be checked
 	// out (see CheckHead).
 	Refused []string `json:"refused,omitempty"`
+	// Cloud is set for a bucket: its refs are every device's heads,
+	// remotes/<name>/<device>/<branch>.
+	Cloud bool `json:"cloud,omitempty"`
 }
 
 // Fetch brings in the branches of spec (a remote, tls://HOST:PORT or a
@@ -263,6 +285,16 @@ func (r *Repo) localTips() ([]object.ID, error) {
 }
 
 func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
+	if p.bucket != nil {
+		res, err := r.fetchCloud(ctx, p)
+		if err != nil {
+			return res, err
+		}
+		if err := r.setFetchedRefs(ctx, p, res); err != nil {
+			return res, err
+		}
+		return res, rollbacks(p.name, p.bucket)
+	}
 	refs, err := p.ListRefs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("remote %s: %w", p.name, err)
@@ -290,6 +322,12 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("%w; no ref was changed (chunks received so far are kept, so running it again resumes)", err)
 	}
+	return res, r.setFetchedRefs(ctx, p, res)
+}
+
+// setFetchedRefs moves the refs a fetch from p brought, once their
+// objects are durable, and prunes those p no longer has.
+func (r *Repo) setFetchedRefs(ctx context.Context, p *peer, res *FetchResult) error {
 	// The objects are durable; now the refs, of heads that can be checked
 	// out: one that cannot is named, and its ref is left as it was.
 	var refused []error
@@ -302,11 +340,11 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 		}
 		old, _, err := r.Refs.Get(ref)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if old != id {
 			if err := r.Refs.Update(ctx, ref, old, id, "fetch: from "+p.String()); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
@@ -314,19 +352,19 @@ func (r *Repo) fetchFrom(ctx context.Context, p *peer) (*FetchResult, error) {
 	// fetch --prune does; its commits stay reachable from the reflog.
 	mine, err := r.Refs.List()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for ref, id := range mine {
 		if strings.HasPrefix(ref, "remotes/"+p.name+"/") && res.Refs[ref].IsZero() && !slices.Contains(res.Refused, ref) {
 			if err := r.Refs.Update(ctx, ref, id, object.ZeroID, "fetch: pruned"); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	if len(refused) > 0 {
-		return res, fmt.Errorf("remote %s: refused %w; the other refs were fetched", p.name, errors.Join(refused...))
+		return fmt.Errorf("remote %s: refused %w; the other refs were fetched", p.name, errors.Join(refused...))
 	}
-	return res, nil
+	return nil
 }
 
 // PullResult is a fetch and the merges that followed.
@@ -351,15 +389,28 @@ func (r *Repo) Pull(ctx context.Context, spec string, o MergeOptions) (*PullResu
 		return res, err
 	}
 	for _, f := range fetched {
-		ref := "remotes/" + f.Remote + "/" + h.Branch
-		if _, ok := f.Refs[ref]; !ok {
-			continue
+		refs := []string{"remotes/" + f.Remote + "/" + h.Branch}
+		if f.Cloud {
+			// Every other device's head, in the order of their IDs:
+			// the merge commits are the ones those devices make.
+			ident, err := r.Identity()
+			if err != nil {
+				return res, err
+			}
+			if refs, err = r.cloudHeads(f.Remote, h.Branch, ident.ID); err != nil {
+				return res, err
+			}
 		}
-		m, err := r.Merge(ctx, ref, o)
-		if err != nil {
-			return res, err
+		for _, ref := range refs {
+			if _, ok := f.Refs[ref]; !ok {
+				continue
+			}
+			m, err := r.Merge(ctx, ref, o)
+			if err != nil {
+				return res, err
+			}
+			res.Merged = append(res.Merged, m)
 		}
-		res.Merged = append(res.Merged, m)
 	}
 	return res, nil
 }
@@ -406,7 +457,12 @@ func (r *Repo) Push(ctx context.Context, spec string) ([]*PushResult, error) {
 		if err != nil {
 			return out, err
 		}
-		res, err := r.pushTo(ctx, p, ident.ID, ref, h)
+		var res *PushResult
+		if p.bucket != nil {
+			res, err = r.pushCloud(ctx, p, ident, h)
+		} else {
+			res, err = r.pushTo(ctx, p, ident.ID, ref, h)
+		}
 		p.Close()
 		if err != nil {
 			return out, fmt.Errorf("push to %s: %w", p.name, err)
@@ -561,6 +617,14 @@ func (r *Repo) Invite(addr string) (string, error) {
 		}
 		addr = strings.TrimSpace(string(b))
 	}
+	if isCloud(addr) {
+		// A bucket: the new device clones from it alone.
+		if _, _, err := cloud.ParseURL(addr); err != nil {
+			return "", fmt.Errorf("invite: %w", err)
+		}
+		inv := remote.Invite{Mesh: m, Chunking: r.Config.Chunking, Addr: addr}
+		return inv.Token(), nil
+	}
 	if err := remote.CheckDialAddr(addr); err != nil {
 		return "", fmt.Errorf("invite: %w", err)
 	}
@@ -609,7 +673,11 @@ func Join(ctx context.Context, token, dir string, o JoinOptions) (*Repo, *JoinRe
 	if inv.Addr == "" {
 		return nil, nil, fmt.Errorf("the token says nowhere to fetch from (made while no mesh serve or daemon ran): %w; ask for a new one, made with mesh invite --addr HOST:PORT or while mesh daemon runs", ErrNoAddr)
 	}
-	if err := remote.CheckDialAddr(inv.Addr); err != nil {
+	if isCloud(inv.Addr) {
+		if _, _, err := cloud.ParseURL(inv.Addr); err != nil {
+			return nil, nil, fmt.Errorf("the token's address: %w; ask for a new one, made with mesh invite --addr s3://BUCKET/PREFIX", err)
+		}
+	} else if err := remote.CheckDialAddr(inv.Addr); err != nil {
 		return nil, nil, fmt.Errorf("the token's address: %w; ask for a new one, made with mesh invite --addr HOST:PORT", err)
 	}
 	if o.Name != "" && !object.ValidDeviceName(o.Name) {
@@ -653,7 +721,11 @@ func Join(ctx context.Context, token, dir string, o JoinOptions) (*Repo, *JoinRe
 			res.Adopted = cr
 		}
 	}
-	if err := r.addRemote(ctx, "origin", RemoteConfig{URL: tlsScheme + inv.Addr, Device: inv.Device, Gossip: inv.Gossip}); err != nil {
+	origin := RemoteConfig{URL: tlsScheme + inv.Addr, Device: inv.Device, Gossip: inv.Gossip}
+	if isCloud(inv.Addr) {
+		origin = RemoteConfig{URL: inv.Addr}
+	}
+	if err := r.addRemote(ctx, "origin", origin); err != nil {
 		return undo(err)
 	}
 	fetched, err := r.Fetch(ctx, "origin")
@@ -661,7 +733,24 @@ func Join(ctx context.Context, token, dir string, o JoinOptions) (*Repo, *JoinRe
 		return undo(err)
 	}
 	res.Fetched = fetched[0]
-	if _, ok := res.Fetched.Refs["remotes/origin/main"]; ok {
+	if res.Fetched.Cloud {
+		// Every device's head of main, merged as the devices merge them.
+		heads, err := r.cloudHeads("origin", "main", remote.DeviceID{})
+		if err != nil {
+			return undo(err)
+		}
+		for _, ref := range heads {
+			m, err := r.Merge(ctx, ref, MergeOptions{AllowUnrelated: true})
+			if err != nil {
+				return r, res, fmt.Errorf("%w; the repository at %s holds the history: run mesh merge --allow-unrelated %s there", err, r.Root, ref)
+			}
+			res.Head = m.ID
+			res.Conflicts = append(res.Conflicts, m.Conflicts...)
+		}
+		if len(heads) == 0 && res.Adopted != nil {
+			res.Head = res.Adopted.ID
+		}
+	} else if _, ok := res.Fetched.Refs["remotes/origin/main"]; ok {
 		m, err := r.Merge(ctx, "remotes/origin/main", MergeOptions{AllowUnrelated: true})
 		if err != nil {
 			return r, res, fmt.Errorf("%w; the repository at %s holds the history: run mesh merge --allow-unrelated remotes/origin/main there", err, r.Root)

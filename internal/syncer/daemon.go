@@ -61,6 +61,14 @@ func (s *Session) Run(ctx context.Context) error {
 		case r.Committed != (object.ID{}) || len(r.Fetched) > 0:
 			s.Log.Info("Synced", "trigger", why, "head", r.Head.String())
 		}
+		if ctx.Err() == nil {
+			// The buckets, every round, whatever the devices did: they
+			// reach the devices that are not online now.
+			if r == nil {
+				r = &Round{}
+			}
+			s.viaCloud(ctx, r)
+		}
 		s.artifacts(ctx)
 		s.SavePeers()
 	}

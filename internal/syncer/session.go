@@ -377,7 +377,7 @@ func (s *Session) viaRemotes(ctx context.Context, r *Round) []string {
 			alive[p.Device] = true
 		}
 	}
-	out := []string{}
+	out := s.viaCloud(ctx, r)
 	for _, name := range s.Repo.RemoteNames() {
 		rc := s.Repo.Config.Remotes[name]
 		if !strings.HasPrefix(rc.URL, "tls://") || (rc.Device != "" && alive[rc.Device]) {
@@ -389,6 +389,42 @@ func (s *Session) viaRemotes(ctx context.Context, r *Round) []string {
 		}
 		if err != nil {
 			s.Log.Warn("Remote did not sync", "remote", name, "url", rc.URL, "error", err)
+			r.Missing[name] = err.Error()
+			continue
+		}
+		for _, m := range pr.Merged {
+			r.Head = m.ID
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// viaCloud exchanges with the buckets among the remotes (s3://): it
+// merges every other device's head of this branch from there and pushes
+// this device's. A bucket is always on, so devices that are never online
+// together meet there. It returns the buckets that answered; one that
+// does not is noted in r.Missing.
+func (s *Session) viaCloud(ctx context.Context, r *Round) []string {
+	out := []string{}
+	for _, name := range s.Repo.RemoteNames() {
+		rc := s.Repo.Config.Remotes[name]
+		if !strings.HasPrefix(strings.ToLower(rc.URL), "s3://") {
+			continue
+		}
+		pr, err := s.Repo.Pull(ctx, name, repo.MergeOptions{})
+		if err == nil {
+			var pushed []*repo.PushResult
+			pushed, err = s.Repo.Push(ctx, name)
+			if err == nil && len(pushed) == 1 && !pushed[0].UpToDate {
+				s.Log.Info("Pushed to the bucket", "remote", name, "objects", pushed[0].Objects, "bytes", pushed[0].Bytes)
+			}
+		}
+		if err != nil {
+			s.Log.Warn("Bucket did not sync", "remote", name, "url", rc.URL, "error", err)
+			if r.Missing == nil {
+				r.Missing = map[string]string{}
+			}
 			r.Missing[name] = err.Error()
 			continue
 		}

@@ -4,91 +4,16 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
+	"github.com/mesh-sync/mesh/remote/cloud/s3test"
 )
-
-// S3Server is a versitygw serving a temporary directory on 127.0.0.1.
-type S3Server struct {
-	Endpoint string
-	Dir      string // what it serves: one folder per bucket
-}
-
-const (
-	testAccess = "meshtestkey"
-	testSecret = "meshtestsecret0123456789"
-)
-
-// StartS3 starts versitygw, the real S3 server the tests run against,
-// and sets the AWS variables a client reads.
-func StartS3(t testing.TB) *S3Server {
-	t.Helper()
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		if p := filepath.Join(os.Getenv("HOME"), "go", "bin", "versitygw"); fileExists(p) {
-			bin = p
-		} else {
-			t.Fatal("versitygw is needed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--access", testAccess, "--secret", testSecret, "--port", addr, "posix", dir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &S3Server{Endpoint: "http://" + addr, Dir: dir}
-	t.Setenv("AWS_ENDPOINT_URL", s.Endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", testAccess)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecret)
-	t.Setenv("AWS_REGION", "us-east-1")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not start on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// Bucket makes a bucket and returns its s3:// URL with prefix.
-func (s *S3Server) Bucket(t testing.TB, name, prefix string) string {
-	t.Helper()
-	st, err := OpenS3("s3://" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return "s3://" + name + "/" + prefix
-}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -166,7 +91,7 @@ func randomData(seed uint64, n int) []byte {
 // fetches only that; the bucket's files hold no plaintext; two devices'
 // heads both survive.
 func TestPushFetchThroughBucket(t *testing.T) {
-	s := StartS3(t)
+	s := s3test.Start(t)
 	url := s.Bucket(t, "mesh-test", "team/folder")
 	m, _ := remote.NewMesh()
 	a, b := newDevice(t), newDevice(t)
@@ -229,7 +154,7 @@ func TestPushFetchThroughBucket(t *testing.T) {
 // TestBucketTamper: a flipped byte in any object the bucket holds is
 // found (no fetch takes it), and a ref moved back is refused.
 func TestBucketTamper(t *testing.T) {
-	s := StartS3(t)
+	s := s3test.Start(t)
 	url := s.Bucket(t, "tamper", "")
 	m, _ := remote.NewMesh()
 	a := newDevice(t)
@@ -239,13 +164,7 @@ func TestBucketTamper(t *testing.T) {
 	if _, err := ab.Push(ctx, a.st, a.id, "main", c1); err != nil {
 		t.Fatal(err)
 	}
-	var files []string
-	filepath.Walk(filepath.Join(s.Dir, "tamper"), func(p string, info os.FileInfo, err error) error {
-		if err == nil && info.Mode().IsRegular() {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files := s.Files(t, "tamper")
 	if len(files) != 4 { // mesh, a pack, its index, a ref
 		t.Fatalf("the bucket holds %d files, want 4: %v", len(files), files)
 	}

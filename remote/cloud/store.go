@@ -95,6 +95,9 @@ func OpenS3(u string) (*S3, error) {
 	lookup := minio.BucketLookupAuto
 	if ep.Host != "s3.amazonaws.com" && !strings.HasSuffix(ep.Host, ".amazonaws.com") {
 		lookup = minio.BucketLookupPath // MinIO, Ceph, Garage, versitygw
+		if region == "" {
+			region = "us-east-1" // what they answer to; spares a location request
+		}
 	}
 	c, err := minio.New(ep.Host, &minio.Options{
 		Creds:        creds,

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mesh-sync/mesh/remote/cloud/s3test"
+)
+
+// TestCloudPeer runs the commands a user types against a real S3 server:
+// A pushes to a bucket and stops; B joins from the bucket alone, edits,
+// pushes and stops; A pulls B's edit. Then both push at once and both
+// heads survive, each pull converges on the same commit, and nothing the
+// server keeps holds a name or a line of the files.
+func TestCloudPeer(t *testing.T) {
+	s := s3test.Start(t)
+	url := s.Bucket(t, "team", "notes")
+	bin := meshBin(t)
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	os.MkdirAll(a, 0o755)
+	mustMesh(t, bin, a, "init")
+	secretLine := "a line of the plan nobody else may read"
+	os.WriteFile(filepath.Join(a, "plan.txt"), []byte(secretLine+"\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "the plan")
+	mustMesh(t, bin, a, "remote", "add", "cloud", url)
+	if out := mustMesh(t, bin, a, "push", "cloud"); !strings.Contains(out, "cloud") {
+		t.Fatalf("push: %s", out)
+	}
+	// B joins with a token that names the bucket.
+	tok := strings.TrimSpace(mustMesh(t, bin, a, "invite", "--addr", url))
+	mustMesh(t, bin, root, "join", tok, b)
+	if got, _ := os.ReadFile(filepath.Join(b, "plan.txt")); string(got) != secretLine+"\n" {
+		t.Fatalf("B after join: plan.txt is %q", got)
+	}
+	os.WriteFile(filepath.Join(b, "plan.txt"), []byte(secretLine+"\nB's addition\n"), 0o644)
+	mustMesh(t, bin, b, "commit", "-m", "B adds")
+	mustMesh(t, bin, b, "push", "origin")
+	mustMesh(t, bin, a, "pull", "cloud")
+	if got, _ := os.ReadFile(filepath.Join(a, "plan.txt")); !strings.Contains(string(got), "B's addition") {
+		t.Fatalf("A after pull: plan.txt is %q", got)
+	}
+	// Both push at once, then each pulls: one merge commit, the same.
+	os.WriteFile(filepath.Join(a, "from-a.txt"), []byte("A's file\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "A's file")
+	os.WriteFile(filepath.Join(b, "from-b.txt"), []byte("B's file\n"), 0o644)
+	mustMesh(t, bin, b, "commit", "-m", "B's file")
+	var wg sync.WaitGroup
+	errs := make([]string, 2)
+	for i, dir := range []string{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			remoteName := map[string]string{a: "cloud", b: "origin"}[dir]
+			if r := runMesh(t, meshCmd(bin, dir, "push", remoteName)); r.code != 0 {
+				errs[i] = r.stderr
+			}
+		}()
+	}
+	wg.Wait()
+	if errs[0] != "" || errs[1] != "" {
+		t.Fatalf("concurrent pushes: %q", errs)
+	}
+	mustMesh(t, bin, a, "pull", "cloud")
+	mustMesh(t, bin, b, "pull", "origin")
+	headA := strings.TrimSpace(mustMesh(t, bin, a, "rev-parse", "HEAD"))
+	headB := strings.TrimSpace(mustMesh(t, bin, b, "rev-parse", "HEAD"))
+	if headA != headB {
+		t.Fatalf("after both pulled: A at %s, B at %s", headA, headB)
+	}
+	for _, dir := range []string{a, b} {
+		for _, f := range []string{"from-a.txt", "from-b.txt"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Fatalf("%s lacks %s after the pulls", dir, f)
+			}
+		}
+	}
+	// The server's files: no content, no names.
+	files := s.Files(t, "team")
+	if len(files) < 8 {
+		t.Fatalf("the bucket holds %d files", len(files))
+	}
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, plain := range []string{secretLine, "B's addition", "plan.txt", "from-a.txt", "the plan"} {
+			if bytes.Contains(data, []byte(plain)) {
+				t.Errorf("%s holds %q in plaintext", f, plain)
+			}
+		}
+	}
+	// A URL mesh does not speak is an error, never a folder.
+	if r := runMesh(t, meshCmd(bin, a, "remote", "add", "other", "s4://bucket/x")); r.code == 0 || !strings.Contains(r.stderr, "unknown URL scheme") {
+		t.Fatalf("remote add s4://: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestCloudDaemons: two daemons that are never up at the same time
+// converge through the bucket.
+func TestCloudDaemons(t *testing.T) {
+	s := s3test.Start(t)
+	url := s.Bucket(t, "laptop-desktop", "")
+	bin := meshBin(t)
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	os.MkdirAll(a, 0o755)
+	mustMesh(t, bin, a, "init")
+	os.WriteFile(filepath.Join(a, "todo.txt"), []byte("one\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "first")
+	mustMesh(t, bin, a, "remote", "add", "cloud", url)
+	tok := strings.TrimSpace(mustMesh(t, bin, a, "invite", "--addr", url))
+
+	// The laptop's daemon pushes its edit, then stops.
+	d := startDaemon(t, bin, a, "")
+	os.WriteFile(filepath.Join(a, "todo.txt"), []byte("one\ntwo, from the laptop\n"), 0o644)
+	waitFor(t, "the laptop's edit in the bucket", func() bool {
+		return strings.Count(d.log.String(), "Pushed to the bucket") >= 2
+	}, d)
+	d.stop(t)
+
+	// The desktop joins from the bucket, its daemon pushes an edit, stops.
+	mustMesh(t, bin, root, "join", tok, b)
+	if got, _ := os.ReadFile(filepath.Join(b, "todo.txt")); !strings.Contains(string(got), "from the laptop") {
+		t.Fatalf("the desktop after join: %q", got)
+	}
+	d = startDaemon(t, bin, b, "")
+	os.WriteFile(filepath.Join(b, "todo.txt"), []byte("one\ntwo, from the laptop\nthree, from the desktop\n"), 0o644)
+	waitFor(t, "the desktop's edit in the bucket", func() bool {
+		// Its first push is its ref at the head it joined at.
+		return strings.Count(d.log.String(), "Pushed to the bucket") >= 2
+	}, d)
+	d.stop(t)
+
+	// The laptop's daemon, alone again, takes it.
+	d = startDaemon(t, bin, a, "")
+	waitFor(t, "the desktop's edit on the laptop", func() bool {
+		got, _ := os.ReadFile(filepath.Join(a, "todo.txt"))
+		return strings.Contains(string(got), "from the desktop")
+	}, d)
+	d.stop(t)
+	headA := strings.TrimSpace(mustMesh(t, bin, a, "rev-parse", "HEAD"))
+	headB := strings.TrimSpace(mustMesh(t, bin, b, "rev-parse", "HEAD"))
+	if headA != headB {
+		t.Fatalf("the laptop is at %s, the desktop at %s", headA, headB)
+	}
+}

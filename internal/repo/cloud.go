@@ -1,0 +1,129 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mesh-sync/mesh/merge"
+	"github.com/mesh-sync/mesh/object"
+	"github.com/mesh-sync/mesh/remote"
+	"github.com/mesh-sync/mesh/remote/cloud"
+)
+
+// cloudScheme starts the URL of a bucket that is a cloud peer.
+const cloudScheme = "s3://"
+
+// isCloud reports whether url names a bucket.
+func isCloud(url string) bool { return strings.HasPrefix(strings.ToLower(url), cloudScheme) }
+
+// cloudCache is where this repository keeps what it learned of the
+// bucket at url: its indexes, and the refs it saw.
+func (r *Repo) cloudCache(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return filepath.Join(r.Meta, "cloud", hex.EncodeToString(h[:8]))
+}
+
+// openBucket opens the bucket at url with this mesh's secret.
+func (r *Repo) openBucket(url string) (*cloud.Bucket, error) {
+	m, err := r.Mesh()
+	if err != nil {
+		return nil, err
+	}
+	st, err := cloud.OpenS3(url)
+	if err != nil {
+		return nil, err
+	}
+	return cloud.Open(st, m.Secret[:], r.cloudCache(url))
+}
+
+// cloudRef is where a fetch keeps a device's head of branch from the
+// bucket remote name: remotes/<name>/<device>/<branch>.
+func cloudRef(name, device, branch string) string {
+	return "remotes/" + name + "/" + device + "/" + branch
+}
+
+// fetchCloud fetches every device's heads from the bucket p.
+func (r *Repo) fetchCloud(ctx context.Context, p *peer) (*FetchResult, error) {
+	refs, err := p.bucket.Refs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("remote %s: %w", p.name, err)
+	}
+	res := &FetchResult{Remote: p.name, Refs: map[string]object.ID{}, Cloud: true}
+	var wants []object.ID
+	for _, ref := range refs {
+		wants = append(wants, ref.Commit)
+		res.Refs[cloudRef(p.name, ref.Device, ref.Branch)] = ref.Commit
+	}
+	haves, err := r.localTips()
+	if err != nil {
+		return nil, err
+	}
+	res.Stats, err = remote.Fetch(ctx, p.bucket, r.Store, wants, haves)
+	if err != nil {
+		return res, fmt.Errorf("%w; no ref was changed (objects received so far are kept, so running it again resumes)", err)
+	}
+	return res, nil
+}
+
+// rollbacks is the error for the refs a bucket moved back, if any.
+func rollbacks(name string, b *cloud.Bucket) error {
+	if len(b.Rollbacks) == 0 {
+		return nil
+	}
+	return fmt.Errorf("remote %s: the bucket moved refs back, which only its operator or a restore of it can do; the heads seen before are kept: %s", name, strings.Join(b.Rollbacks, "; "))
+}
+
+// cloudHeads are the heads of branch the bucket remote name gave the
+// last fetch, by device, this device's own left out, in device order.
+func (r *Repo) cloudHeads(name, branch string, me remote.DeviceID) ([]string, error) {
+	refs, err := r.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	prefix := "remotes/" + name + "/"
+	for ref := range refs {
+		rest, ok := strings.CutPrefix(ref, prefix)
+		if !ok {
+			continue
+		}
+		dev, b, ok := strings.Cut(rest, "/")
+		if ok && b == branch && dev != me.String() {
+			out = append(out, ref)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// pushCloud writes this device's head of its branch to the bucket p,
+// only ever as a fast-forward of what it pushed there before.
+func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h object.Head) (*PushResult, error) {
+	res := &PushResult{Remote: p.name, Ref: deviceRef(me.ID, h.Branch)}
+	refs, err := p.bucket.Refs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := refs[me.ID.String()+"/"+h.Branch]; ok && old.Commit != h.ID {
+		ok := false
+		if r.Store.Has(old.Commit) {
+			if ok, err = merge.IsAncestor(r.Store, old.Commit, h.ID); err != nil {
+				return nil, err
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is at %s there, which %s does not contain: %w; pull, merge and push again", res.Ref, old.Commit.Short(), h.ID.Short(), ErrNotFastForward)
+		}
+	}
+	pr, err := p.bucket.Push(ctx, r.Store, me, h.Branch, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats, res.UpToDate = pr.Stats, pr.UpToDate
+	return res, nil
+}
