@@ -92,6 +92,27 @@ func TestCloudPeer(t *testing.T) {
 			}
 		}
 	}
+	// fsck and gc of the bucket.
+	if out := mustMesh(t, bin, a, "fsck", "--remote", "cloud", "--read-data"); !strings.Contains(out, "checked") || !strings.Contains(out, "2 refs") {
+		t.Fatalf("fsck --remote: %s", out)
+	}
+	if out := mustMesh(t, bin, a, "gc", "--remote", "cloud"); !strings.Contains(out, "deleted 0 packs") {
+		t.Fatalf("gc --remote within the grace period: %s", out)
+	}
+	var pack string
+	for _, f := range files {
+		if strings.Contains(f, "/packs/") {
+			pack = f
+		}
+	}
+	good, _ := os.ReadFile(pack)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	os.WriteFile(pack, bad, 0o644)
+	if r := runMesh(t, meshCmd(bin, a, "fsck", "--remote", "cloud", "--read-data")); r.code == 0 || !strings.Contains(r.stdout, "does not open") {
+		t.Fatalf("fsck --remote of a damaged pack: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.WriteFile(pack, good, 0o644)
 	// A URL mesh does not speak is an error, never a folder.
 	if r := runMesh(t, meshCmd(bin, a, "remote", "add", "other", "s4://bucket/x")); r.code == 0 || !strings.Contains(r.stderr, "unknown URL scheme") {
 		t.Fatalf("remote add s4://: exit %d: %s", r.code, r.stderr)

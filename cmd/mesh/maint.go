@@ -18,6 +18,7 @@ func maintCommands(st *state) []*cli.Command {
 			Usage:     "check the store: structure, hashes of metadata, and reachability (--read-data re-hashes every chunk)",
 			ArgsUsage: "[--repair [REMOTE]]",
 			Flags: []cli.Flag{jsonFlag, &cli.BoolFlag{Name: "read-data", Usage: "also read and re-hash every chunk"},
+				&cli.StringFlag{Name: "remote", Usage: "check the bucket `REMOTE` (a cloud peer, s3://) instead: every index, ref and object it names"},
 				&cli.BoolFlag{Name: "repair", Usage: "rebuild lost or damaged pack indexes, and fetch every damaged or missing object again from REMOTE (default: every remote), then check again"}},
 			Action: repoAction(st, func(c *cli.Context) error {
 				if c.NArg() > 1 || (c.NArg() == 1 && !c.Bool("repair")) {
@@ -25,6 +26,9 @@ func maintCommands(st *state) []*cli.Command {
 				}
 				return nil
 			}, func(c *cli.Context, r *repo.Repo) error {
+				if name := c.String("remote"); name != "" {
+					return fsckBucket(c, st, r, name)
+				}
 				var rep *object.FsckReport
 				var err error
 				if c.Bool("repair") {
@@ -85,7 +89,8 @@ func maintCommands(st *state) []*cli.Command {
 			Usage: "delete objects no ref, HEAD or reflog entry needs",
 			Flags: []cli.Flag{jsonFlag, &cli.DurationFlag{Name: "grace", Value: object.DefaultGrace, Usage: "leave packs younger than this alone (protects concurrent writers)"},
 				&cli.IntFlag{Name: "keep", Usage: "first forget all but the newest `N` versions of each artifact branch (mesh publish)"},
-				&cli.DurationFlag{Name: "keep-within", Usage: "first forget artifact versions older than `DUR` (with --keep: keep what either keeps)"}},
+				&cli.DurationFlag{Name: "keep-within", Usage: "first forget artifact versions older than `DUR` (with --keep: keep what either keeps)"},
+				&cli.StringFlag{Name: "remote", Usage: "collect the bucket `REMOTE` (a cloud peer, s3://) instead: packs no device's ref needs and pushes cut short, once older than --grace"}},
 			Action: repoAction(st, func(c *cli.Context) error {
 				if c.Int("keep") < 0 {
 					return usagef("--keep takes a positive number")
@@ -93,6 +98,25 @@ func maintCommands(st *state) []*cli.Command {
 				return nil
 			}, func(c *cli.Context, r *repo.Repo) error {
 				now := time.Now()
+				if name := c.String("remote"); name != "" {
+					b, err := r.Bucket(name)
+					if err != nil {
+						return err
+					}
+					res, err := b.GC(c.Context, c.Duration("grace"), now)
+					if err != nil {
+						return err
+					}
+					if st.json {
+						return st.printJSON(res)
+					}
+					st.printf("%s: deleted %d packs (%s)", b, res.PacksDeleted, progress.Size(res.BytesFreed))
+					if res.PartlyUsed > 0 {
+						st.printf("; kept %d packs partly needed, %s of them unused", res.PartlyUsed, progress.Size(res.Unused))
+					}
+					st.printf("\n")
+					return nil
+				}
 				var kept *repo.RetainResult
 				if c.IsSet("keep") || c.IsSet("keep-within") {
 					var err error
@@ -133,4 +157,36 @@ func maintCommands(st *state) []*cli.Command {
 			}),
 		},
 	}
+}
+
+// fsckBucket is mesh fsck --remote: a check of what a bucket holds.
+func fsckBucket(c *cli.Context, st *state, r *repo.Repo, name string) error {
+	if c.Bool("repair") {
+		return usagef("fsck --remote checks a bucket; --repair mends this repository")
+	}
+	b, err := r.Bucket(name)
+	if err != nil {
+		return err
+	}
+	rep, err := b.Fsck(c.Context, c.Bool("read-data"))
+	if err != nil {
+		return err
+	}
+	if st.json {
+		if err := st.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		st.printf("%s: checked %d packs, %d objects (opened and hashed %d), %d refs\n", b, rep.Packs, rep.Objects, rep.Read, rep.Refs)
+		for _, p := range rep.Unreferenced {
+			st.printf("pack %s: no index names it (a push cut short; mesh gc --remote %s deletes it once older than the grace period)\n", p, name)
+		}
+		for _, p := range rep.Problems {
+			st.printf("error: %s\n", p)
+		}
+	}
+	if n := len(rep.Problems); n > 0 {
+		return fmt.Errorf("fsck found %d problem(s) in %s: %w", n, b, object.ErrCorrupt)
+	}
+	return nil
 }

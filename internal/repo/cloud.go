@@ -127,3 +127,16 @@ func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h ob
 	res.Stats, res.UpToDate = pr.Stats, pr.UpToDate
 	return res, nil
 }
+
+// Bucket opens the bucket a remote names (a configured remote's name or
+// an s3:// URL), for fsck and gc.
+func (r *Repo) Bucket(spec string) (*cloud.Bucket, error) {
+	url := spec
+	if rc, ok := r.Config.Remotes[spec]; ok {
+		url = rc.URL
+	}
+	if !isCloud(url) {
+		return nil, fmt.Errorf("%s: not a bucket (s3://BUCKET/PREFIX, or the name of a remote that is one): %w", spec, ErrNoRemote)
+	}
+	return r.openBucket(url)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -116,14 +117,63 @@ func OpenS3(u string) (*S3, error) {
 	return &S3{c: c, bucket: bucket, prefix: prefix}, nil
 }
 
+// Timeout bounds how long a request waits for the server to answer, or
+// to send or take the next bytes, before it is given up and retried.
+var Timeout = 60 * time.Second
+
 // transport bounds each step of a request, so a server that stalls is
 // retried instead of waited on for ever.
 func transport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 60 * time.Second
+	t.ResponseHeaderTimeout = Timeout
 	t.IdleConnTimeout = 90 * time.Second
 	t.MaxIdleConnsPerHost = 16
+	d := &net.Dialer{Timeout: Timeout, KeepAlive: 30 * time.Second}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &stallConn{Conn: c}, nil
+	}
 	return t
+}
+
+// stallConn fails a read or write that makes no progress for Timeout: a
+// body that stops halfway is an error to retry, not a hang.
+type stallConn struct{ net.Conn }
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(Timeout))
+	return c.Conn.Read(b)
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(Timeout))
+	return c.Conn.Write(b)
+}
+
+// Reads are tried this many times, with backoff between: the client
+// retries what fails before the body starts, this what fails during it.
+const readAttempts = 5
+
+// retry runs f until it succeeds, the object is missing, the context
+// ends, or readAttempts have failed.
+func retry(ctx context.Context, f func() error) error {
+	wait := 100 * time.Millisecond
+	var err error
+	for i := 0; i < readAttempts; i++ {
+		if err = f(); err == nil || errors.Is(err, ErrNoObject) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
+	return err
 }
 
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/") }
@@ -150,16 +200,19 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 }
 
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
-	o, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, s.wrap(key, err)
-	}
-	defer o.Close()
-	b, err := io.ReadAll(o)
-	if err != nil {
-		return nil, s.wrap(key, err)
-	}
-	return b, nil
+	var b []byte
+	err := retry(ctx, func() error {
+		o, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+		if err != nil {
+			return s.wrap(key, err)
+		}
+		defer o.Close()
+		if b, err = io.ReadAll(o); err != nil {
+			return s.wrap(key, err)
+		}
+		return nil
+	})
+	return b, err
 }
 
 func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
@@ -167,27 +220,39 @@ func (s *S3) GetRange(ctx context.Context, key string, off, n int64) ([]byte, er
 	if err := o.SetRange(off, off+n-1); err != nil {
 		return nil, err
 	}
-	r, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, o)
-	if err != nil {
-		return nil, s.wrap(key, err)
-	}
-	defer r.Close()
 	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, s.wrap(key, fmt.Errorf("bytes %d-%d: %w", off, off+n-1, err))
+	err := retry(ctx, func() error {
+		r, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, o)
+		if err != nil {
+			return s.wrap(key, err)
+		}
+		defer r.Close()
+		if _, err := io.ReadFull(r, b); err != nil {
+			return s.wrap(key, fmt.Errorf("bytes %d-%d: %w", off, off+n-1, err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
 	var out []Info
-	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
-		if o.Err != nil {
-			return nil, s.wrap(prefix, o.Err)
+	err := retry(ctx, func() error {
+		out = nil
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel() // ends the listing's goroutine on an error
+		for o := range s.c.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+			if o.Err != nil {
+				return s.wrap(prefix, o.Err)
+			}
+			out = append(out, Info{Key: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, Modified: o.LastModified})
 		}
-		out = append(out, Info{Key: strings.TrimPrefix(o.Key, s.prefix), Size: o.Size, Modified: o.LastModified})
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

@@ -6,11 +6,15 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"io"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +105,133 @@ func (s *Server) Files(t testing.TB, bucket string) []string {
 		return nil
 	})
 	return out
+}
+
+// Fault is a way a request fails on purpose.
+type Fault int
+
+// The faults a Proxy injects.
+const (
+	Pass    Fault = iota
+	Fail500       // a 500 InternalError, body unread
+	Reset         // the connection closed without an answer
+	Stall         // no answer for Proxy.StallFor, then a normal one
+	Cut           // the answer's body stops halfway and the connection closes
+	nFaults
+)
+
+// Proxy stands in front of a server and fails a share of the requests.
+type Proxy struct {
+	URL      string // http://127.0.0.1:PORT
+	StallFor time.Duration
+
+	target string
+	mu     sync.Mutex
+	rng    *rand.Rand
+	rates  [nFaults]float64
+	counts [nFaults]int
+	rt     http.RoundTripper
+}
+
+// NewProxy proxies to s, failing each request with the given chance of
+// each fault (rates[Fail500] and so on), from a seeded sequence. It sets
+// AWS_ENDPOINT_URL to itself and stops with the test.
+func (s *Server) NewProxy(t testing.TB, seed uint64, rates map[Fault]float64) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(s.Endpoint)
+	p := &Proxy{URL: "http://" + ln.Addr().String(), StallFor: 2 * time.Second, target: u.Host,
+		rng: rand.New(rand.NewPCG(seed, 7)), rt: &http.Transport{DisableCompression: true}}
+	for f, r := range rates {
+		p.rates[f] = r
+	}
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("AWS_ENDPOINT_URL", p.URL)
+	return p
+}
+
+// Counts is how many requests met each fault so far.
+func (p *Proxy) Counts() map[Fault]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[Fault]int{}
+	for f := Pass; f < nFaults; f++ {
+		out[f] = p.counts[f]
+	}
+	return out
+}
+
+// SetRates changes the chances of the faults (none: every request passes).
+func (p *Proxy) SetRates(rates map[Fault]float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rates = [nFaults]float64{}
+	for f, r := range rates {
+		p.rates[f] = r
+	}
+}
+
+func (p *Proxy) pick() Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	x := p.rng.Float64()
+	f := Pass
+	for k := Fail500; k < nFaults; k++ {
+		if x < p.rates[k] {
+			f = k
+			break
+		}
+		x -= p.rates[k]
+	}
+	p.counts[f]++
+	return f
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f := p.pick()
+	switch f {
+	case Fail500:
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>`)
+		return
+	case Reset:
+		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+		}
+		return
+	case Stall:
+		select {
+		case <-time.After(p.StallFor):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	out := r.Clone(r.Context())
+	out.URL.Scheme, out.URL.Host, out.RequestURI = "http", p.target, ""
+	out.Host = r.Host // the signature covers it
+	resp, err := p.rt.RoundTrip(out)
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	if f == Cut && resp.ContentLength > 1 {
+		io.CopyN(w, resp.Body, resp.ContentLength/2)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection closes mid-body
+	}
+	io.Copy(w, resp.Body)
 }
