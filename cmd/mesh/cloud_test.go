@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,8 +93,46 @@ func TestCloudPeer(t *testing.T) {
 			}
 		}
 	}
+	// An artifact published on A and pushed: mesh get takes it from the
+	// bucket with a token alone, and a second get of a new version moves
+	// only the chunks it lacks.
+	build := filepath.Join(root, "build")
+	os.MkdirAll(build, 0o755)
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7 % 251)
+	}
+	os.WriteFile(filepath.Join(build, "app.bin"), big, 0o644)
+	mustMesh(t, bin, a, "publish", "-b", "artifacts/app", "-m", "build 1", build)
+	mustMesh(t, bin, a, "push", "cloud")
+	getter := filepath.Join(root, "getter")
+	os.MkdirAll(getter, 0o755)
+	get := func(to string) string {
+		c := meshCmd(bin, getter, "get", "--json", "--cache", filepath.Join(getter, "cache"), url, "artifacts/app", "--to", to)
+		c.Env = append(c.Env, "MESH_TOKEN="+tok)
+		r := runMesh(t, c)
+		if r.code != 0 {
+			t.Fatalf("get from the bucket: exit %d: %s", r.code, r.stderr)
+		}
+		if got, _ := os.ReadFile(filepath.Join(getter, to, "app.bin")); !bytes.Equal(got, big) {
+			t.Fatalf("get from the bucket: app.bin differs (%d bytes)", len(got))
+		}
+		return r.stdout
+	}
+	get("v1")
+	copy(big[1<<20:], bytes.Repeat([]byte("new"), 1000))
+	os.WriteFile(filepath.Join(build, "app.bin"), big, 0o644)
+	mustMesh(t, bin, a, "publish", "-b", "artifacts/app", "-m", "build 2", build)
+	mustMesh(t, bin, a, "push", "cloud")
+	var second struct {
+		Fetched struct{ Bytes int64 } `json:"fetched"`
+	}
+	if err := json.Unmarshal([]byte(get("v2")), &second); err != nil || second.Fetched.Bytes <= 0 || second.Fetched.Bytes > 1<<20 {
+		t.Fatalf("the second get moved %d bytes for a 3 KB change of a 3 MiB file (%v)", second.Fetched.Bytes, err)
+	}
+	files = s.Files(t, "team")
 	// fsck and gc of the bucket.
-	if out := mustMesh(t, bin, a, "fsck", "--remote", "cloud", "--read-data"); !strings.Contains(out, "checked") || !strings.Contains(out, "2 refs") {
+	if out := mustMesh(t, bin, a, "fsck", "--remote", "cloud", "--read-data"); !strings.Contains(out, "checked") || !strings.Contains(out, "3 refs") {
 		t.Fatalf("fsck --remote: %s", out)
 	}
 	if out := mustMesh(t, bin, a, "gc", "--remote", "cloud"); !strings.Contains(out, "deleted 0 packs") {

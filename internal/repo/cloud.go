@@ -24,8 +24,29 @@ func isCloud(url string) bool { return strings.HasPrefix(strings.ToLower(url), c
 // cloudCache is where this repository keeps what it learned of the
 // bucket at url: its indexes, and the refs it saw.
 func (r *Repo) cloudCache(url string) string {
+	return filepath.Join(r.Meta, "cloud", cacheKey(url))
+}
+
+// cacheKey names a bucket's cache.
+func cacheKey(url string) string {
 	h := sha256.Sum256([]byte(url))
-	return filepath.Join(r.Meta, "cloud", hex.EncodeToString(h[:8]))
+	return hex.EncodeToString(h[:8])
+}
+
+// newestHeads are a bucket's branches as heads/<branch>, each at the head
+// of the device that pushed it last (by the time it signed), for get.
+func newestHeads(refs map[string]*cloud.Ref) map[string]object.ID {
+	best := map[string]*cloud.Ref{}
+	for _, r := range refs {
+		if b := best[r.Branch]; b == nil || r.Time > b.Time || r.Time == b.Time && r.Device > b.Device {
+			best[r.Branch] = r
+		}
+	}
+	out := map[string]object.ID{}
+	for branch, r := range best {
+		out["heads/"+branch] = r.Commit
+	}
+	return out
 }
 
 // openBucket opens the bucket at url with this mesh's secret.
@@ -125,6 +146,28 @@ func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h ob
 		return nil, err
 	}
 	res.Stats, res.UpToDate = pr.Stats, pr.UpToDate
+	// The artifact branches go too: mesh get fetches them from the
+	// bucket. Each is only ever moved by its publisher.
+	local, err := r.Refs.List()
+	if err != nil {
+		return nil, err
+	}
+	for ref, id := range local {
+		branch, ok := strings.CutPrefix(ref, "heads/")
+		if !ok || !strings.HasPrefix(branch, ArtifactPrefix) {
+			continue
+		}
+		if old, ok := refs[me.ID.String()+"/"+branch]; ok && old.Commit == id {
+			continue
+		}
+		ar, err := p.bucket.Push(ctx, r.Store, me, branch, id)
+		if err != nil {
+			return nil, fmt.Errorf("artifact branch %s: %w", branch, err)
+		}
+		res.Objects += ar.Objects
+		res.Bytes += ar.Bytes
+		res.UpToDate = false
+	}
 	return res, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mesh-sync/mesh/internal/worktree"
 	"github.com/mesh-sync/mesh/object"
 	"github.com/mesh-sync/mesh/remote"
+	"github.com/mesh-sync/mesh/remote/cloud"
 	"github.com/zeebo/blake3"
 )
 
@@ -162,11 +163,39 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 	if tok, ok := strings.CutPrefix(o.Source, "mesh1-"); ok {
 		o.Token, o.Source = "mesh1-"+tok, ""
 	}
-	target, network, err := splitURL(o.Source)
-	if err != nil {
-		return nil, g, fmt.Errorf("get: %w", err)
+	if o.Source == "" && o.Token != "" {
+		if inv, err := remote.ParseInvite(o.Token); err == nil && isCloud(inv.Addr) {
+			o.Source = inv.Addr // a token made for a bucket
+		}
 	}
-	if o.Source == "" || network || looksLikeAddr(o.Source) {
+	target, network, err := splitURL(o.Source)
+	if isCloud(o.Source) {
+		if o.Token == "" {
+			return nil, g, fmt.Errorf("get: the mesh secret is needed to open a bucket: set %s to an invite token (mesh invite), or give the token as SOURCE", TokenEnv)
+		}
+		inv, err := remote.ParseInvite(o.Token)
+		if err != nil {
+			return nil, g, fmt.Errorf("get: the invite token: %w", err)
+		}
+		st, err := cloud.OpenS3(o.Source)
+		if err != nil {
+			return nil, g, fmt.Errorf("get: %w", err)
+		}
+		b, err := cloud.Open(st, inv.Mesh.Secret[:], filepath.Join(o.Cache, "cloud", cacheKey(o.Source)))
+		if err != nil {
+			return nil, g, err
+		}
+		refs, err := b.Refs(ctx)
+		if err != nil {
+			return nil, g, fmt.Errorf("get from %s: %w", b, err)
+		}
+		if commit, err = resolveAt(newestHeads(refs), o.Rev, b.String()); err != nil {
+			return nil, g, err
+		}
+		src = b
+	} else if err != nil {
+		return nil, g, fmt.Errorf("get: %w", err)
+	} else if o.Source == "" || network || looksLikeAddr(o.Source) {
 		if g.auth, err = cacheAuth(o.Cache, o.Token); err != nil {
 			return nil, g, err
 		}
