@@ -62,7 +62,7 @@ func main() { os.Exit(benchMain()) }
 type failure struct{ err error }
 
 func benchMain() (code int) {
-	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,history,gitimport,cluster,fanout,gossip256,artifact,restart,hostile; run only when named: history100k, manyfiles, logpath, and artifactlab,fanoutlab,restartlab, which need root)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bigfile,pull,gotree,status,onefile,restore,merge,pullgo,history,gitimport,cluster,fanout,gossip256,artifact,restart,hostile; run only when named: history100k, manyfiles, logpath, cloud (needs versitygw and rclone), and artifactlab,fanoutlab,restartlab, which need root)")
 	link := flag.String("link", "200mbit", "artifactlab: each emulated machine's link speed, each way (tc rate)")
 	size := flag.Int64("size", 1<<30, "size of the random file in bytes")
 	runs := flag.Int("runs", 5, "runs of the quick commands (status); the median is reported")
@@ -163,6 +163,9 @@ func benchMain() (code int) {
 	}
 	if want["logpath"] { // a 5,000-commit history of the Go tree: only when named
 		run("logpath", b.logPath)
+	}
+	if want["cloud"] { // 1 GiB through a local S3 server, against rclone: only when named
+		run("cloud", b.cloud)
 	}
 	if want["artifactlab"] {
 		run("artifactlab", b.artifactLab)

@@ -266,7 +266,8 @@ func (b *Bucket) ListRefs(ctx context.Context) (map[string]object.ID, error) {
 var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxObject), zstd.WithDecoderConcurrency(1))
 
 // Commits sends every commit reachable from wants and not from haves.
-// Each pack keeps its commits first, so one ranged GET a pack reads them.
+// A push writes its commits last and together, so a pack's are read with
+// one ranged GET.
 func (b *Bucket) Commits(ctx context.Context, wants, haves []object.ID, fn remote.ObjectFunc) error {
 	if err := b.load(ctx); err != nil {
 		return err
@@ -318,7 +319,7 @@ func (b *Bucket) Commits(ctx context.Context, wants, haves []object.ID, fn remot
 	return nil
 }
 
-// packCommits reads the commits at the start of a pack.
+// packCommits reads the commits of a pack.
 func (b *Bucket) packCommits(ctx context.Context, pack string) (map[object.ID]object.Raw, error) {
 	es, err := b.readIndex(ctx, pack)
 	if err != nil {
@@ -409,14 +410,20 @@ func (b *Bucket) Get(ctx context.Context, ids []object.ID, fn remote.ObjectFunc)
 // PushResult says what a push wrote.
 type PushResult struct {
 	remote.Stats
-	Pack     string `json:"pack,omitempty"`
+	Pack     string `json:"pack,omitempty"` // the last one written
+	Packs    int    `json:"packs"`
 	UpToDate bool   `json:"upToDate"`
 	Seq      uint64 `json:"seq"`
 }
 
-// typeOrder is the order of a pack's objects: commits first (a fetch
-// reads them with one GET), then what a walk of history reads next.
-var typeOrder = map[object.Type]int{object.TypeCommit: 0, object.TypeTree: 1, object.TypeFile: 2, object.TypeChunk: 3}
+// typeOrder is the order a push writes objects in: what others name
+// before what names them, so that every pack, once finished, holds the
+// closure of its objects.
+var typeOrder = map[object.Type]int{object.TypeChunk: 0, object.TypeFile: 1, object.TypeTree: 2, object.TypeCommit: 3}
+
+// MaxPack bounds the objects of one pack, in bytes: the most a push cut
+// short has to send again.
+var MaxPack int64 = 128 << 20
 
 // Push writes what the bucket lacks of head's closure from local as one
 // pack and its index, then this device's ref of branch at head.
@@ -448,12 +455,24 @@ func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Ident
 	if err != nil {
 		return nil, err
 	}
-	if len(missing) > 0 {
-		name, st, err := b.writePack(ctx, local, missing)
-		if err != nil {
-			return nil, err
+	// Packs of at most MaxPack bytes, leaves first: each one finished
+	// holds the closure of all it names (with what was there before), so
+	// a push cut short and run again sends only what no finished pack
+	// holds.
+	for len(missing) > 0 {
+		n, size := 0, int64(0)
+		for n < len(missing) && (n == 0 || size+missing[n].size <= MaxPack) {
+			size += missing[n].size
+			n++
 		}
-		res.Pack, res.Stats = name, st
+		name, st, err := b.writePack(ctx, local, missing[:n])
+		res.Objects += st.Objects
+		res.Bytes += st.Bytes
+		if err != nil {
+			return res, err
+		}
+		res.Pack, res.Packs = name, res.Packs+1
+		missing = missing[n:]
 	}
 	ref := &Ref{Device: me, Branch: branch, Commit: head, Seq: seq + 1, Time: time.Now().Unix()}
 	ref.sign(id.Key)
@@ -471,8 +490,9 @@ func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Ident
 
 // pushed is an object a push sends.
 type pushed struct {
-	id object.ID
-	t  object.Type
+	id   object.ID
+	t    object.Type
+	size int64 // expanded
 }
 
 // missing lists what head's closure has that the bucket lacks. An object
@@ -488,11 +508,11 @@ func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) 
 			continue
 		}
 		seen[id] = true
-		t, _, err := local.Stat(id)
+		t, size, err := local.Stat(id)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, pushed{id, t})
+		out = append(out, pushed{id, t, size})
 		if t == object.TypeChunk {
 			continue
 		}
@@ -504,7 +524,12 @@ func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) 
 		if err != nil {
 			return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
 		}
-		stack = append(stack, kids...)
+		// Taken off the stack in their own order: a file's chunks
+		// land in the pack as the file has them, so one ranged GET
+		// reads a run of them.
+		for i := len(kids) - 1; i >= 0; i-- {
+			stack = append(stack, kids[i])
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return typeOrder[out[i].t] < typeOrder[out[j].t] })
 	return out, nil

@@ -15,7 +15,9 @@
 // Every object is written once and never modified. A pack counts only
 // once its index exists, and a push writes the index after the pack and
 // the ref after both, so a push cut short leaves an object nothing names
-// (gc removes it after the grace period). Each device writes only its own
+// (gc removes it after the grace period). A push is packs of at most
+// MaxPack bytes written leaves first, so each finished pack holds the
+// closure of what it names and a push run again resumes where it was. Each device writes only its own
 // refs, so no locks or compare-and-swap are needed; readers take every
 // device's head and merge them as they do gossip heads.
 //

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,3 +151,81 @@ func TestBucketGC(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// cutStore fails the upload of its nth pack partway, as a push killed
+// there would leave it.
+type cutStore struct {
+	Store
+	n, packs int
+}
+
+func (c *cutStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if strings.HasPrefix(key, packsDir) {
+		c.packs++
+		if c.packs == c.n {
+			io.CopyN(io.Discard, r, 1000)
+			return fmt.Errorf("%s: the upload was cut short", key)
+		}
+	}
+	return c.Store.Put(ctx, key, r, size)
+}
+
+// TestPushResumes: a large push is several packs, each whole once its
+// index is written; one cut short in the middle and run again sends only
+// what no finished pack holds, and the result is whole.
+func TestPushResumes(t *testing.T) {
+	old := MaxPack
+	MaxPack = 200 << 10
+	t.Cleanup(func() { MaxPack = old })
+	s := s3test.Start(t)
+	url := s.Bucket(t, "resume", "")
+	m, _ := remote.NewMesh()
+	a := newDevice(t)
+	ctx := testCtx(t)
+	// A file of many chunks.
+	data := randomData(5, 2<<20)
+	b := a.st.NewBatch()
+	var refs []object.ChunkRef
+	for off := 0; off < len(data); off += 64 << 10 {
+		id, err := b.Put(object.TypeChunk, data[off:off+64<<10])
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, object.ChunkRef{ID: id, Size: 64 << 10})
+	}
+	file, _ := b.Put(object.TypeFile, (&object.File{Chunks: refs}).Encode())
+	tb, _ := (&object.Tree{Entries: []object.Entry{{Name: "big", Kind: object.KindFile, Size: int64(len(data)), ID: file}}}).Encode()
+	tree, _ := b.Put(object.TypeTree, tb)
+	head, err := b.Put(object.TypeCommit, (&object.Commit{Tree: tree, Device: a.id.ID.String(), Author: "a", Time: 1, Message: "big"}).Encode())
+	if err != nil || b.Finish() != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenS3(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := &cutStore{Store: st, n: 4}
+	ab, _ := Open(cut, m.Secret[:], filepath.Join(a.dir, "cloud"))
+	res, err := ab.Push(ctx, a.st, a.id, "main", head)
+	if err == nil || res.Packs != 3 {
+		t.Fatalf("the push cut at its 4th pack: %+v %v", res, err)
+	}
+	total := len(refs) + 3
+	done := len(ab.objects) // in the packs the first push finished
+	if done == 0 || done >= total {
+		t.Fatalf("the cut push finished packs of %d of %d objects", done, total)
+	}
+	res, err = ab.Push(ctx, a.st, a.id, "main", head)
+	if err != nil || res.Objects != total-done {
+		t.Fatalf("the push run again sent %d objects; %d of %d were in finished packs: %+v %v", res.Objects, done, total, res, err)
+	}
+	c := newDevice(t)
+	cb := c.open(t, url, m.Secret[:])
+	if _, err := remote.Fetch(ctx, cb, c.st, []object.ID{head}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cb.Fsck(ctx, true)
+	if err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("fsck: %+v %v", rep, err)
+	}
+}
