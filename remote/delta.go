@@ -436,3 +436,61 @@ func appendRange(bases []deltaBase, old []object.ChunkRef, lo, hi int64) []delta
 	}
 	return bases
 }
+
+// DeltaBase is a range of a chunk a delta is made against: for stores
+// that keep deltas themselves (a cloud peer's packs).
+type DeltaBase struct {
+	ID     object.ID
+	Off, N uint32
+}
+
+// DeltaBases gives, for each chunk of a new version nw of a file whose
+// old version is old, the ranges of old chunks its bytes most likely
+// repeat (none for a chunk old holds, or one of wholly new bytes).
+func DeltaBases(nw, old []object.ChunkRef) [][]DeltaBase {
+	in := deltaBases(nw, old)
+	out := make([][]DeltaBase, len(in))
+	for i, bs := range in {
+		for _, b := range bs {
+			out[i] = append(out[i], DeltaBase{ID: b.id, Off: b.off, N: b.n})
+		}
+	}
+	return out
+}
+
+// DeltaDict is the bytes of bases, in order, each chunk's body from get:
+// the dictionary a delta is made and expanded with.
+func DeltaDict(bases []DeltaBase, get func(object.ID) ([]byte, error)) ([]byte, error) {
+	var dict []byte
+	var last object.ID
+	var body []byte
+	for _, b := range bases {
+		if body == nil || b.ID != last {
+			got, err := get(b.ID)
+			if err != nil {
+				return nil, err
+			}
+			last, body = b.ID, got
+		}
+		if uint64(b.Off)+uint64(b.N) > uint64(len(body)) {
+			return nil, fmt.Errorf("bytes %d+%d of base %s, which has %d: %w", b.Off, b.N, b.ID.Short(), len(body), object.ErrMalformed)
+		}
+		if len(dict)+int(b.N) > maxDeltaDict {
+			return nil, fmt.Errorf("bases of over %d bytes: %w", maxDeltaDict, object.ErrMalformed)
+		}
+		dict = append(dict, body[b.Off:b.Off+b.N]...)
+	}
+	return dict, nil
+}
+
+// EncodeDelta compresses a chunk's body against dict; ExpandDelta
+// undoes it, to exactly size bytes (the caller checks the hash).
+func EncodeDelta(body, dict []byte) ([]byte, error) { return encodeDelta(body, dict) }
+
+// ExpandDelta is EncodeDelta undone.
+func ExpandDelta(data []byte, size int, dict []byte) ([]byte, error) {
+	return expandDelta(object.Raw{Type: object.TypeChunk, Comp: compDelta, Size: size, Data: data}, dict)
+}
+
+// MaxDeltaBases bounds the bases of one delta.
+const MaxDeltaBases = maxDeltaBases

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -36,7 +37,7 @@ func (b *bench) cloud() {
 	dir := filepath.Join(b.work, "cloud")
 	defer b.remove(dir)
 	s3dir := filepath.Join(dir, "s3")
-	check(os.MkdirAll(filepath.Join(s3dir, "bench"), 0o755)) // a folder is a bucket
+	check(os.MkdirAll(s3dir, 0o755))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
 	gwAddr := ln.Addr().String()
@@ -71,6 +72,8 @@ func (b *bench) cloud() {
 		"AWS_ENDPOINT_URL=http://"+px.addr, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_REGION=us-east-1",
 		"RCLONE_CONFIG_BENCH_TYPE=s3", "RCLONE_CONFIG_BENCH_PROVIDER=Other", "RCLONE_CONFIG_BENCH_ENDPOINT=http://"+px.addr,
 		"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+access, "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+secret, "RCLONE_CONFIG_BENCH_REGION=us-east-1")
+
+	b.must(dir, "rclone", "mkdir", "bench:bench") // the bucket, made through the API
 
 	a := filepath.Join(dir, "a")
 	check(os.MkdirAll(a, 0o755))
@@ -126,9 +129,7 @@ func (b *bench) cloud() {
 	f, err := os.OpenFile(filepath.Join(a, "big.bin"), os.O_WRONLY, 0)
 	check(err)
 	edit := make([]byte, 1<<20)
-	for i := range edit {
-		edit[i] = byte(i*31 + 7)
-	}
+	rand.New(rand.NewSource(10)).Read(edit)
 	_, err = f.WriteAt(edit, b.size/2)
 	check(err)
 	check(f.Close())

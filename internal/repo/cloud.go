@@ -84,19 +84,30 @@ func (r *Repo) fetchCloud(ctx context.Context, p *peer) (*FetchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.bucket.Local = r.Store // the bases of deltas, where this store has them
+	before := p.bucket.BytesRead()
 	res.Stats, err = remote.Fetch(ctx, p.bucket, r.Store, wants, haves)
+	res.Stats.Bytes = p.bucket.BytesRead() - before // as the bucket keeps them
 	if err != nil {
 		return res, fmt.Errorf("%w; no ref was changed (objects received so far are kept, so running it again resumes)", err)
 	}
 	return res, nil
 }
 
-// rollbacks is the error for the refs a bucket moved back, if any.
+// rollbacks is the error for the refs a bucket moved back and the refs
+// and indexes it refused, if any: what could be fetched was.
 func rollbacks(name string, b *cloud.Bucket) error {
-	if len(b.Rollbacks) == 0 {
+	var errs []string
+	if len(b.Rollbacks) > 0 {
+		errs = append(errs, "the bucket moved refs back, which only its operator or a restore of it can do; the heads seen before are kept: "+strings.Join(b.Rollbacks, "; "))
+	}
+	if len(b.Refused) > 0 {
+		errs = append(errs, "left out what does not open with this mesh's key or check out (damaged, moved, or written by a device that lies; mesh fsck --remote "+name+" lists it): "+strings.Join(b.Refused, "; "))
+	}
+	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("remote %s: the bucket moved refs back, which only its operator or a restore of it can do; the heads seen before are kept: %s", name, strings.Join(b.Rollbacks, "; "))
+	return fmt.Errorf("remote %s: %s; the rest was fetched", name, strings.Join(errs, "; "))
 }
 
 // cloudHeads are the heads of branch the bucket remote name gave the

@@ -192,6 +192,7 @@ func Get(ctx context.Context, o GetOptions) (*GetResult, *Getter, error) {
 		if commit, err = resolveAt(newestHeads(refs), o.Rev, b.String()); err != nil {
 			return nil, g, err
 		}
+		b.Local = g.store
 		src = b
 	} else if err != nil {
 		return nil, g, fmt.Errorf("get: %w", err)

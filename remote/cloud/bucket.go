@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -33,7 +34,20 @@ type Bucket struct {
 	// Rollbacks name the refs the bucket holds at a lower sequence
 	// number than this device saw before; the head seen before is used.
 	Rollbacks []string
+	// Refused name the refs and indexes that do not open or check out
+	// (damaged, moved, or written by a member that lies): they are left
+	// out, and the rest is used, so one bad object stops no one.
+	Refused []string
+	// Local, when set, is the reader's store: the bases of a delta come
+	// from it when it has them, else from the bucket.
+	Local *object.Store
+	// read counts the bytes of sealed records read.
+	read atomic.Int64
 }
+
+// BytesRead is the bytes of objects read from the bucket so far, as
+// stored there (sealed, compressed, or as deltas).
+func (b *Bucket) BytesRead() int64 { return b.read.Load() }
 
 type located struct {
 	pack string
@@ -100,6 +114,15 @@ func (b *Bucket) load(ctx context.Context) error {
 			continue
 		}
 		es, err := b.readIndex(ctx, name)
+		if errors.Is(err, ErrSealed) || errors.Is(err, ErrBadObject) {
+			// Its pack counts as unindexed: what only it holds is
+			// missing, and a fetch that needs it says so.
+			b.mu.Lock()
+			b.loaded[name] = true
+			b.Refused = append(b.Refused, err.Error())
+			b.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -211,6 +234,14 @@ func (b *Bucket) Refs(ctx context.Context) (map[string]*Ref, error) {
 	seen := b.loadSeen()
 	out := map[string]*Ref{}
 	b.Rollbacks = nil
+	b.mu.Lock()
+	b.Refused = slices.DeleteFunc(b.Refused, func(s string) bool { return strings.Contains(s, devicesDir) })
+	b.mu.Unlock()
+	refuse := func(err error) {
+		b.mu.Lock()
+		b.Refused = append(b.Refused, err.Error())
+		b.mu.Unlock()
+	}
 	changed := false
 	for _, in := range list {
 		sealed, err := b.st.Get(ctx, in.Key)
@@ -222,14 +253,17 @@ func (b *Bucket) Refs(ctx context.Context) (map[string]*Ref, error) {
 		}
 		plain, err := b.keys.open(nil, []byte("ref\x00"+in.Key), sealed)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", b, in.Key, err)
+			refuse(fmt.Errorf("%s/%s: %w", b, in.Key, err))
+			continue
 		}
 		r, err := decodeRef(plain)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", b, in.Key, err)
+			refuse(fmt.Errorf("%s/%s: %w", b, in.Key, err))
+			continue
 		}
 		if b.refKey(r.Device, r.Branch) != in.Key {
-			return nil, fmt.Errorf("%s/%s: holds the ref of device %s, branch %s, which belongs elsewhere: %w", b, in.Key, r.Device, r.Branch, ErrBadObject)
+			refuse(fmt.Errorf("%s/%s: holds the ref of device %s, branch %s, which belongs elsewhere: %w", b, in.Key, r.Device, r.Branch, ErrBadObject))
+			continue
 		}
 		name := r.Device + "/" + r.Branch
 		if s, ok := seen[name]; ok && (r.Seq < s.Seq || r.Seq == s.Seq && r.Commit != s.Commit) {
@@ -364,13 +398,60 @@ func (b *Bucket) readRuns(ctx context.Context, pack string, es []indexEntry, fn 
 			if err != nil {
 				return fmt.Errorf("object %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, pack, err)
 			}
-			if err := fn(e, object.Raw{Type: e.Type, Comp: e.Comp, Size: int(e.Size), Data: plain}); err != nil {
+			b.read.Add(int64(e.Len))
+			r := object.Raw{Type: e.Type, Comp: e.Comp, Size: int(e.Size), Data: plain}
+			if e.Comp == compDelta {
+				// Expanded here: the bases are this reader's or the
+				// bucket's; the receiver checks the hash as always.
+				body, err := b.undelta(ctx, e, plain)
+				if err != nil {
+					return fmt.Errorf("chunk %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, pack, err)
+				}
+				r = object.Raw{Type: e.Type, Size: len(body), Data: body}
+			}
+			if err := fn(e, r); err != nil {
 				return err
 			}
 		}
 		i = j
 	}
 	return nil
+}
+
+// undelta expands the delta data of e against its bases.
+func (b *Bucket) undelta(ctx context.Context, e indexEntry, data []byte) ([]byte, error) {
+	dict, err := remote.DeltaDict(e.Bases, func(id object.ID) ([]byte, error) { return b.baseBody(ctx, id) })
+	if err != nil {
+		return nil, fmt.Errorf("the bases of a delta: %w", err)
+	}
+	body, err := remote.ExpandDelta(data, int(e.Size), dict)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%w)", err, object.ErrCorrupt)
+	}
+	return body, nil
+}
+
+// baseBody is chunk id, a delta's base: from the reader's store when it
+// has it, else from the bucket, where it is whole; checked either way.
+func (b *Bucket) baseBody(ctx context.Context, id object.ID) ([]byte, error) {
+	if b.Local != nil && b.Local.Has(id) {
+		if body, err := b.Local.ReadChunk(id); err == nil {
+			return body, nil
+		}
+	}
+	l, ok := b.where(id)
+	if !ok || l.e.Comp == compDelta || l.e.Type != object.TypeChunk {
+		return nil, fmt.Errorf("base %s: %w as a whole chunk in %s", id.Short(), object.ErrNotFound, b)
+	}
+	var body []byte
+	err := b.readRuns(ctx, l.pack, []indexEntry{l.e}, func(e indexEntry, r object.Raw) error {
+		var err error
+		if body, err = expand(r); err == nil && object.Hash(object.TypeChunk, body) != id {
+			err = fmt.Errorf("base %s: content does not match its ID: %w", id.Short(), object.ErrCorrupt)
+		}
+		return err
+	})
+	return body, err
 }
 
 // objectAD binds a sealed object to its ID, type and compression.
@@ -451,10 +532,11 @@ func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Ident
 	if err := b.load(ctx); err != nil {
 		return nil, err
 	}
-	missing, err := b.missing(local, head)
+	missing, prev, err := b.missingWithOld(local, head)
 	if err != nil {
 		return nil, err
 	}
+	deltas := b.deltaPlan(local, prev)
 	// Packs of at most MaxPack bytes, leaves first: each one finished
 	// holds the closure of all it names (with what was there before), so
 	// a push cut short and run again sends only what no finished pack
@@ -465,7 +547,7 @@ func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Ident
 			size += missing[n].size
 			n++
 		}
-		name, st, err := b.writePack(ctx, local, missing[:n])
+		name, st, err := b.writePackDeltas(ctx, local, missing[:n], deltas)
 		res.Objects += st.Objects
 		res.Bytes += st.Bytes
 		if err != nil {
@@ -498,19 +580,30 @@ type pushed struct {
 // missing lists what head's closure has that the bucket lacks. An object
 // the bucket holds has its closure there too: a push writes closures.
 func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) {
+	out, _, err := b.missingWithOld(local, head)
+	return out, err
+}
+
+// missingWithOld is missing, also giving for each new file the file at
+// the same path in its commit's first parent (the version its chunks
+// are likely edits of), where there is one.
+func (b *Bucket) missingWithOld(local *object.Store, head object.ID) ([]pushed, map[object.ID]object.ID, error) {
+	type item struct{ id, old object.ID }
 	var out []pushed
+	prev := map[object.ID]object.ID{}
 	seen := map[object.ID]bool{}
-	stack := []object.ID{head}
+	stack := []item{{id: head}}
 	for len(stack) > 0 {
-		id := stack[len(stack)-1]
+		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		id := it.id
 		if seen[id] || b.has(id) {
 			continue
 		}
 		seen[id] = true
 		t, size, err := local.Stat(id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, pushed{id, t, size})
 		if t == object.TypeChunk {
@@ -518,11 +611,55 @@ func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) 
 		}
 		_, body, err := local.Get(id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		kids, err := object.Children(t, body)
-		if err != nil {
-			return nil, fmt.Errorf("object %s: %w (%w)", id.Short(), err, object.ErrCorrupt)
+		corrupt := func(err error) error { return fmt.Errorf("object %s: %w (%w)", id.Short(), err, object.ErrCorrupt) }
+		var kids []item
+		switch t {
+		case object.TypeCommit:
+			c, err := object.DecodeCommit(body)
+			if err != nil {
+				return nil, nil, corrupt(err)
+			}
+			var oldTree object.ID
+			if len(c.Parents) > 0 {
+				if pc, err := local.ReadCommit(c.Parents[0]); err == nil {
+					oldTree = pc.Tree
+				}
+			}
+			kids = append(kids, item{c.Tree, oldTree})
+			for _, p := range c.Parents {
+				kids = append(kids, item{id: p})
+			}
+		case object.TypeTree:
+			tr, err := object.DecodeTree(body)
+			if err != nil {
+				return nil, nil, corrupt(err)
+			}
+			var ot *object.Tree
+			if !it.old.IsZero() {
+				ot, _ = local.ReadTree(it.old)
+			}
+			for _, e := range tr.Entries {
+				k := item{id: e.ID}
+				if ot != nil {
+					if oe, ok := ot.Find(e.Name); ok && (oe.Kind == object.KindDir) == (e.Kind == object.KindDir) {
+						k.old = oe.ID
+					}
+				}
+				kids = append(kids, k)
+			}
+		default:
+			if !it.old.IsZero() && t == object.TypeFile {
+				prev[id] = it.old
+			}
+			ids, err := object.Children(t, body)
+			if err != nil {
+				return nil, nil, corrupt(err)
+			}
+			for _, k := range ids {
+				kids = append(kids, item{id: k})
+			}
 		}
 		// Taken off the stack in their own order: a file's chunks
 		// land in the pack as the file has them, so one ranged GET
@@ -532,12 +669,64 @@ func (b *Bucket) missing(local *object.Store, head object.ID) ([]pushed, error) 
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return typeOrder[out[i].t] < typeOrder[out[j].t] })
-	return out, nil
+	return out, prev, nil
+}
+
+// deltaPlan gives the new chunks of the files in prev the bases of the
+// old versions' chunks they may be sent as deltas against: only bases
+// the bucket holds whole, so a reader needs nothing more.
+func (b *Bucket) deltaPlan(local *object.Store, prev map[object.ID]object.ID) map[object.ID][]remote.DeltaBase {
+	plan := map[object.ID][]remote.DeltaBase{}
+	for nf, of := range prev {
+		nw, err1 := local.ReadFile(nf)
+		old, err2 := local.ReadFile(of)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for i, bases := range remote.DeltaBases(nw.Chunks, old.Chunks) {
+			ok := len(bases) > 0
+			for _, base := range bases {
+				l, in := b.where(base.ID)
+				ok = ok && in && l.e.Comp != compDelta && l.e.Type == object.TypeChunk
+			}
+			if ok && !b.has(nw.Chunks[i].ID) {
+				plan[nw.Chunks[i].ID] = bases
+			}
+		}
+	}
+	return plan
 }
 
 // writePack streams objects into a new pack, each sealed on its own,
 // then writes its index: only then does the pack count.
 func (b *Bucket) writePack(ctx context.Context, local *object.Store, objs []pushed) (string, remote.Stats, error) {
+	return b.writePackDeltas(ctx, local, objs, nil)
+}
+
+// sealedDelta is chunk id as a delta against bases, when that is clearly
+// smaller than raw, the chunk as stored.
+func sealedDelta(local *object.Store, id object.ID, raw object.Raw, bases []remote.DeltaBase) ([]byte, bool) {
+	if len(bases) == 0 || raw.Size < 4<<10 {
+		return nil, false
+	}
+	body, err := local.ReadChunk(id)
+	if err != nil {
+		return nil, false
+	}
+	dict, err := remote.DeltaDict(bases, local.ReadChunk)
+	if err != nil {
+		return nil, false
+	}
+	d, err := remote.EncodeDelta(body, dict)
+	if err != nil || len(d) > len(raw.Data)*3/4 {
+		return nil, false
+	}
+	return d, true
+}
+
+// writePackDeltas is writePack sending the chunks deltas plans as deltas
+// where that pays.
+func (b *Bucket) writePackDeltas(ctx context.Context, local *object.Store, objs []pushed, deltas map[object.ID][]remote.DeltaBase) (string, remote.Stats, error) {
 	name := randomName()
 	var st remote.Stats
 	entries := make([]indexEntry, 0, len(objs))
@@ -553,11 +742,17 @@ func (b *Bucket) writePack(ctx context.Context, local *object.Store, objs []push
 				pw.CloseWithError(err)
 				return
 			}
-			buf = b.keys.seal(buf[:0], objectAD(o.id, raw.Type, raw.Comp), raw.Data)
+			e := indexEntry{ID: o.id, Type: raw.Type, Comp: raw.Comp, Size: uint32(raw.Size)}
+			data := raw.Data
+			if d, ok := sealedDelta(local, o.id, raw, deltas[o.id]); ok {
+				e.Comp, e.Bases, data = compDelta, deltas[o.id], d
+			}
+			buf = b.keys.seal(buf[:0], objectAD(o.id, e.Type, e.Comp), data)
 			if _, err := pw.Write(buf); err != nil {
 				return
 			}
-			entries = append(entries, indexEntry{ID: o.id, Type: raw.Type, Comp: raw.Comp, Size: uint32(raw.Size), Off: off, Len: uint32(len(buf))})
+			e.Off, e.Len = off, uint32(len(buf))
+			entries = append(entries, e)
 			off += int64(len(buf))
 			st.Objects++
 			st.Bytes += int64(len(buf))

@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -177,8 +178,13 @@ func TestBucketTamper(t *testing.T) {
 			b := newDevice(t)
 			bb := b.open(t, url, m.Secret[:])
 			refs, err := bb.ListRefs(ctx)
-			if err == nil {
-				_, err = remote.Fetch(ctx, bb, b.st, []object.ID{refs["devices/"+a.id.ID.String()+"/main"]}, nil)
+			if head, ok := refs["devices/"+a.id.ID.String()+"/main"]; err == nil && !ok {
+				if len(bb.Refused) == 0 {
+					t.Errorf("%s with byte %d flipped: the ref is gone and nothing says why", f, at)
+				}
+				err = errors.New("refused")
+			} else if err == nil {
+				_, err = remote.Fetch(ctx, bb, b.st, []object.ID{head}, nil)
 			}
 			if err == nil {
 				t.Errorf("%s with byte %d flipped: the fetch took it", f, at)
@@ -212,7 +218,8 @@ func TestBucketTamper(t *testing.T) {
 	if err := ab.st.Put(ctx, ab.refKey("SOMEONE-ELSE", "main"), bytes.NewReader(old), int64(len(old))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bb.ListRefs(ctx); err == nil {
-		t.Fatal("a ref moved to another device's key was taken")
+	refs, err = bb.ListRefs(ctx)
+	if err != nil || len(refs) != 1 || len(bb.Refused) != 1 {
+		t.Fatalf("a ref copied to another device's key: refs %v, refused %v, %v", refs, bb.Refused, err)
 	}
 }

@@ -24,7 +24,14 @@ type indexEntry struct {
 	Size uint32 // expanded
 	Off  int64  // of the sealed record in the pack
 	Len  uint32 // of the sealed record
+	// Bases are, for a chunk kept as a delta (Comp compDelta), the
+	// ranges of other chunks it was made against; each is in the bucket
+	// whole, never itself a delta.
+	Bases []remote.DeltaBase
 }
+
+// compDelta marks an object kept as a delta against its Bases.
+const compDelta = 2
 
 const indexHeader = "mesh cloud index 1\n"
 
@@ -41,6 +48,14 @@ func encodeIndex(es []indexEntry) []byte {
 		b = binary.AppendUvarint(b, uint64(e.Size))
 		b = binary.AppendUvarint(b, uint64(e.Off))
 		b = binary.AppendUvarint(b, uint64(e.Len))
+		if e.Comp == compDelta {
+			b = append(b, byte(len(e.Bases)))
+			for _, base := range e.Bases {
+				b = append(b, base.ID[:]...)
+				b = binary.AppendUvarint(b, uint64(base.Off))
+				b = binary.AppendUvarint(b, uint64(base.N))
+			}
+		}
 	}
 	return b
 }
@@ -78,12 +93,34 @@ func decodeIndex(b []byte) ([]indexEntry, error) {
 		switch {
 		case !ok1 || !ok2 || !ok3:
 			return nil, fmt.Errorf("index: entry %d cut short: %w", i, ErrBadObject)
-		case !e.Type.Valid() || e.Comp > 1:
+		case !e.Type.Valid() || e.Comp > compDelta || e.Comp == compDelta && e.Type != object.TypeChunk:
 			return nil, fmt.Errorf("index: entry %d: type %d, compression %d: %w", i, e.Type, e.Comp, ErrBadObject)
 		case size > maxObject || l > maxObject+sealOverhead || l < sealOverhead || off > 1<<50:
 			return nil, fmt.Errorf("index: entry %d out of bounds: %w", i, ErrBadObject)
 		}
 		e.Size, e.Off, e.Len = uint32(size), int64(off), uint32(l)
+		if e.Comp == compDelta {
+			if len(rest) < 1 || rest[0] == 0 || int(rest[0]) > remote.MaxDeltaBases {
+				return nil, fmt.Errorf("index: entry %d: a delta's bases: %w", i, ErrBadObject)
+			}
+			n := int(rest[0])
+			rest = rest[1:]
+			for k := 0; k < n; k++ {
+				if len(rest) < object.IDSize {
+					return nil, fmt.Errorf("index: entry %d cut short: %w", i, ErrBadObject)
+				}
+				var base remote.DeltaBase
+				copy(base.ID[:], rest)
+				rest = rest[object.IDSize:]
+				bo, ok1 := uv()
+				bn, ok2 := uv()
+				if !ok1 || !ok2 || bo+bn > maxObject || bn == 0 {
+					return nil, fmt.Errorf("index: entry %d: a delta's base out of bounds: %w", i, ErrBadObject)
+				}
+				base.Off, base.N = uint32(bo), uint32(bn)
+				e.Bases = append(e.Bases, base)
+			}
+		}
 		es = append(es, e)
 	}
 	if len(rest) != 0 {

@@ -16,6 +16,8 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Add(encodeIndex(nil))
 	f.Add(encodeIndex([]indexEntry{{ID: object.Hash(object.TypeChunk, []byte("a")), Type: object.TypeChunk, Size: 1, Off: 0, Len: 41}, {ID: object.Hash(object.TypeTree, nil), Type: object.TypeTree, Comp: 1, Size: 9, Off: 41, Len: 60}}))
 	f.Add([]byte(indexHeader + "\xff\xff\xff\xff\xff\x01"))
+	base := remote.DeltaBase{ID: object.Hash(object.TypeChunk, []byte("base")), Off: 10, N: 4096}
+	f.Add(encodeIndex([]indexEntry{{ID: object.Hash(object.TypeChunk, []byte("d")), Type: object.TypeChunk, Comp: compDelta, Size: 8192, Len: 100, Bases: []remote.DeltaBase{base, base}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := decodeIndex(b)
 		if err != nil {

@@ -113,6 +113,11 @@ func (b *Bucket) Fsck(ctx context.Context, readData bool) (*FsckReport, error) {
 	for _, name := range b.Rollbacks {
 		problem("ref moved back: " + name)
 	}
+	for _, why := range b.Refused {
+		if strings.Contains(why, devicesDir) {
+			problem(why)
+		}
+	}
 	for _, p := range packs {
 		if !p.indexed {
 			continue
@@ -248,6 +253,14 @@ func (b *Bucket) GC(ctx context.Context, grace time.Duration, now time.Time) (*G
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w; nothing was deleted", b, err)
+		}
+	}
+	// A delta needs its bases.
+	for id := range needed {
+		if l, ok := b.where(id); ok && l.e.Comp == compDelta {
+			for _, base := range l.e.Bases {
+				needed[base.ID] = true
+			}
 		}
 	}
 	res := &GCResult{}
