@@ -29,6 +29,7 @@ type Bucket struct {
 	cache string // local directory: indexes as downloaded, refs seen
 
 	mu      sync.Mutex
+	listed  bool            // the indexes were listed since the refs were read
 	loaded  map[string]bool // packs whose index is read
 	objects map[object.ID]located
 	// Rollbacks name the refs the bucket holds at a lower sequence
@@ -99,12 +100,25 @@ func (b *Bucket) checkConfig(ctx context.Context, create bool) (exists bool, err
 	return true, nil
 }
 
-// load reads the indexes of the packs not read yet.
+// load reads the indexes of the packs not read yet. The indexes are
+// listed once after each reading of the refs: a ref names only what was
+// indexed before it was written.
 func (b *Bucket) load(ctx context.Context) error {
+	b.mu.Lock()
+	listed := b.listed
+	b.mu.Unlock()
+	if listed {
+		return nil
+	}
 	list, err := b.st.List(ctx, indexesDir)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		b.mu.Lock()
+		b.listed = true
+		b.mu.Unlock()
+	}()
 	for _, in := range list {
 		name := strings.TrimPrefix(in.Key, indexesDir)
 		b.mu.Lock()
@@ -187,6 +201,22 @@ func (b *Bucket) has(id object.ID) bool {
 	return ok
 }
 
+// find is where, listing the indexes again when id is not in those
+// read: a push may have indexed it since.
+func (b *Bucket) find(ctx context.Context, id object.ID) (located, bool, error) {
+	if l, ok := b.where(id); ok {
+		return l, true, nil
+	}
+	b.mu.Lock()
+	b.listed = false
+	b.mu.Unlock()
+	if err := b.load(ctx); err != nil {
+		return located{}, false, err
+	}
+	l, ok := b.where(id)
+	return l, ok, nil
+}
+
 func (b *Bucket) where(id object.ID) (located, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -235,6 +265,7 @@ func (b *Bucket) Refs(ctx context.Context) (map[string]*Ref, error) {
 	out := map[string]*Ref{}
 	b.Rollbacks = nil
 	b.mu.Lock()
+	b.listed = false
 	b.Refused = slices.DeleteFunc(b.Refused, func(s string) bool { return strings.Contains(s, devicesDir) })
 	b.mu.Unlock()
 	refuse := func(err error) {
@@ -319,7 +350,10 @@ func (b *Bucket) Commits(ctx context.Context, wants, haves []object.ID, fn remot
 			continue
 		}
 		stop[id] = true
-		l, ok := b.where(id)
+		l, ok, err := b.find(ctx, id)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return fmt.Errorf("commit %s: %w in %s", id.Short(), object.ErrNotFound, b)
 		}
@@ -382,38 +416,106 @@ const (
 // readRuns reads es (of one pack, in the order given) with as few GETs as
 // their offsets allow, calling fn for each in order.
 func (b *Bucket) readRuns(ctx context.Context, pack string, es []indexEntry, fn func(indexEntry, object.Raw) error) error {
+	return b.readAll(ctx, splitRuns(pack, es), fn)
+}
+
+// run is objects of one pack read with one ranged GET.
+type run struct {
+	pack       string
+	es         []indexEntry
+	start, end int64
+}
+
+// splitRuns groups es (of one pack, in order) into runs.
+func splitRuns(pack string, es []indexEntry) []run {
+	var out []run
 	for i := 0; i < len(es); {
 		j, start, end := i+1, es[i].Off, es[i].Off+int64(es[i].Len)
 		for j < len(es) && es[j].Off >= end && es[j].Off-end <= maxGap && es[j].Off+int64(es[j].Len)-start <= maxSpan {
 			end = es[j].Off + int64(es[j].Len)
 			j++
 		}
-		data, err := b.st.GetRange(ctx, packsDir+pack, start, end-start)
-		if err != nil {
+		out = append(out, run{pack, es[i:j], start, end})
+		i = j
+	}
+	return out
+}
+
+// readAhead is how many runs are read at once, ahead of the one being
+// opened: the server's and the network's latency overlap the decryption
+// and the checks (memory: readAhead × maxSpan).
+const readAhead = 4
+
+// readAll reads runs, readAhead at a time, and calls fn for each object
+// in order.
+func (b *Bucket) readAll(ctx context.Context, runs []run, fn func(indexEntry, object.Raw) error) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type got struct {
+		data []byte
+		err  error
+	}
+	results := make([]chan got, len(runs))
+	for i := range results {
+		results[i] = make(chan got, 1)
+	}
+	slots := make(chan struct{}, readAhead)
+	go func() {
+		for i, r := range runs {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				data, err := b.st.GetRange(ctx, packsDir+r.pack, r.start, r.end-r.start)
+				results[i] <- got{data, err}
+			}()
+		}
+	}()
+	for i, r := range runs {
+		var g got
+		select {
+		case g = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-slots
+		if g.err != nil {
+			return g.err
+		}
+		if err := b.openRun(ctx, r, g.data, fn); err != nil {
 			return err
 		}
-		for _, e := range es[i:j] {
-			sealed := data[e.Off-start : e.Off-start+int64(e.Len)]
-			plain, err := b.keys.open(nil, objectAD(e.ID, e.Type, e.Comp), sealed)
-			if err != nil {
-				return fmt.Errorf("object %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, pack, err)
-			}
-			b.read.Add(int64(e.Len))
-			r := object.Raw{Type: e.Type, Comp: e.Comp, Size: int(e.Size), Data: plain}
-			if e.Comp == compDelta {
-				// Expanded here: the bases are this reader's or the
-				// bucket's; the receiver checks the hash as always.
-				body, err := b.undelta(ctx, e, plain)
-				if err != nil {
-					return fmt.Errorf("chunk %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, pack, err)
-				}
-				r = object.Raw{Type: e.Type, Size: len(body), Data: body}
-			}
-			if err := fn(e, r); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// openRun opens the objects of r from data, what its GET read.
+func (b *Bucket) openRun(ctx context.Context, r run, data []byte, fn func(indexEntry, object.Raw) error) error {
+	for _, e := range r.es {
+		sealed := data[e.Off-r.start : e.Off-r.start+int64(e.Len)]
+		plain, err := b.keys.open(nil, objectAD(e.ID, e.Type, e.Comp), sealed)
+		if err != nil {
+			return fmt.Errorf("object %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, r.pack, err)
 		}
-		i = j
+		b.read.Add(int64(e.Len))
+		raw := object.Raw{Type: e.Type, Comp: e.Comp, Size: int(e.Size), Data: plain}
+		if e.Comp == compDelta {
+			// Expanded here: the bases are this reader's or the
+			// bucket's; the receiver checks the hash as always.
+			body, err := b.undelta(ctx, e, plain)
+			if err != nil {
+				return fmt.Errorf("chunk %s in %s/%s%s: %w", e.ID.Short(), b, packsDir, r.pack, err)
+			}
+			raw = object.Raw{Type: e.Type, Size: len(body), Data: body}
+		}
+		if err := fn(e, raw); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -465,27 +567,29 @@ func (b *Bucket) Get(ctx context.Context, ids []object.ID, fn remote.ObjectFunc)
 	if err := b.load(ctx); err != nil {
 		return err
 	}
+	var runs []run
 	for i := 0; i < len(ids); {
-		l, ok := b.where(ids[i])
+		l, ok, err := b.find(ctx, ids[i])
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return fmt.Errorf("object %s: %w in %s", ids[i].Short(), object.ErrNotFound, b)
 		}
-		run := []indexEntry{l.e}
+		r := run{pack: l.pack, es: []indexEntry{l.e}, start: l.e.Off, end: l.e.Off + int64(l.e.Len)}
 		j := i + 1
 		for ; j < len(ids); j++ {
 			n, ok := b.where(ids[j])
-			last := run[len(run)-1]
-			if !ok || n.pack != l.pack || n.e.Off < last.Off+int64(last.Len) || n.e.Off-(last.Off+int64(last.Len)) > maxGap || n.e.Off+int64(n.e.Len)-run[0].Off > maxSpan {
+			if !ok || n.pack != l.pack || n.e.Off < r.end || n.e.Off-r.end > maxGap || n.e.Off+int64(n.e.Len)-r.start > maxSpan {
 				break
 			}
-			run = append(run, n.e)
+			r.es = append(r.es, n.e)
+			r.end = n.e.Off + int64(n.e.Len)
 		}
-		if err := b.readRuns(ctx, l.pack, run, func(e indexEntry, r object.Raw) error { return fn(e.ID, r) }); err != nil {
-			return err
-		}
+		runs = append(runs, r)
 		i = j
 	}
-	return nil
+	return b.readAll(ctx, runs, func(e indexEntry, r object.Raw) error { return fn(e.ID, r) })
 }
 
 // PushResult says what a push wrote.
