@@ -91,7 +91,7 @@ func (b *Bucket) checkConfig(ctx context.Context, create bool) (exists bool, err
 	}
 	plain, err := b.keys.open(nil, []byte("config"), sealed)
 	if err != nil {
-		return true, fmt.Errorf("%s holds another mesh's data, or this mesh's secret is not the one it was written with: its objects do not open (%w)", b, err)
+		return true, fmt.Errorf("%s holds another mesh's data, or this mesh's secret is not the one it was written with, or its %s object is damaged: it does not open (%w)", b, configKey, err)
 	}
 	var c struct{ Format int }
 	if json.Unmarshal(plain, &c) != nil || c.Format != 1 {
@@ -114,11 +114,6 @@ func (b *Bucket) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		b.mu.Lock()
-		b.listed = true
-		b.mu.Unlock()
-	}()
 	for _, in := range list {
 		name := strings.TrimPrefix(in.Key, indexesDir)
 		b.mu.Lock()
@@ -149,6 +144,9 @@ func (b *Bucket) load(ctx context.Context) error {
 		b.loaded[name] = true
 		b.mu.Unlock()
 	}
+	b.mu.Lock()
+	b.listed = true
+	b.mu.Unlock()
 	return nil
 }
 
