@@ -223,3 +223,29 @@ func TestBucketTamper(t *testing.T) {
 		t.Fatalf("a ref copied to another device's key: refs %v, refused %v, %v", refs, bb.Refused, err)
 	}
 }
+
+// TestSharedCredentials: with no key in the environment, the profile
+// AWS_PROFILE names in the shared credentials file is used, and a wrong
+// key is an error that names the bucket.
+func TestSharedCredentials(t *testing.T) {
+	s := s3test.Start(t)
+	url := s.Bucket(t, "profiles", "x")
+	creds := filepath.Join(t.TempDir(), "credentials")
+	os.WriteFile(creds, []byte("[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[mesh]\naws_access_key_id = "+s3test.Access+"\naws_secret_access_key = "+s3test.Secret+"\n"), 0o600)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	m, _ := remote.NewMesh()
+	a := newDevice(t)
+	c := a.commit(t, "f", []byte("x"))
+	ctx := testCtx(t)
+	t.Setenv("AWS_PROFILE", "mesh")
+	if _, err := a.open(t, url, m.Secret[:]).Push(ctx, a.st, a.id, "main", c); err != nil {
+		t.Fatalf("push with the profile's key: %v", err)
+	}
+	t.Setenv("AWS_PROFILE", "default")
+	_, err := a.open(t, url, m.Secret[:]).ListRefs(ctx)
+	if err == nil || !strings.Contains(err.Error(), "s3://profiles/x") {
+		t.Fatalf("the default profile's wrong key: %v", err)
+	}
+}
