@@ -110,7 +110,7 @@ func maintCommands(st *state) []*cli.Command {
 					if st.json {
 						return st.printJSON(res)
 					}
-					st.printf("%s: deleted %d packs (%s)", b, res.PacksDeleted, progress.Size(res.BytesFreed))
+					st.printf("%s: deleted %d packs, rewrote %d, freed %s", b, res.PacksDeleted, res.PacksRewritten, progress.Size(res.BytesFreed))
 					if res.PartlyUsed > 0 {
 						st.printf("; kept %d packs partly needed, %s of them unused", res.PartlyUsed, progress.Size(res.Unused))
 					}

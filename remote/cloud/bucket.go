@@ -829,37 +829,51 @@ func sealedDelta(local *object.Store, id object.ID, raw object.Raw, bases []remo
 // writePackDeltas is writePack sending the chunks deltas plans as deltas
 // where that pays.
 func (b *Bucket) writePackDeltas(ctx context.Context, local *object.Store, objs []pushed, deltas map[object.ID][]remote.DeltaBase) (string, remote.Stats, error) {
-	name := randomName()
-	var st remote.Stats
-	entries := make([]indexEntry, 0, len(objs))
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var off int64
-		var buf []byte
+	return b.upload(ctx, len(objs), func(emit func(indexEntry, []byte) error) error {
 		for _, o := range objs {
 			raw, err := local.GetRaw(o.id)
 			if err != nil {
-				pw.CloseWithError(err)
-				return
+				return err
 			}
 			e := indexEntry{ID: o.id, Type: raw.Type, Comp: raw.Comp, Size: uint32(raw.Size)}
 			data := raw.Data
 			if d, ok := sealedDelta(local, o.id, raw, deltas[o.id]); ok {
 				e.Comp, e.Bases, data = compDelta, deltas[o.id], d
 			}
-			buf = b.keys.seal(buf[:0], objectAD(o.id, e.Type, e.Comp), data)
+			if err := emit(e, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// upload writes a new pack of the n objects produce emits (each an
+// entry, without its place, and its stored bytes), sealing each as it
+// streams, then the pack's index: only then does the pack count.
+func (b *Bucket) upload(ctx context.Context, n int, produce func(emit func(indexEntry, []byte) error) error) (string, remote.Stats, error) {
+	name := randomName()
+	var st remote.Stats
+	entries := make([]indexEntry, 0, n)
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var off int64
+		var buf []byte
+		err := produce(func(e indexEntry, data []byte) error {
+			buf = b.keys.seal(buf[:0], objectAD(e.ID, e.Type, e.Comp), data)
 			if _, err := pw.Write(buf); err != nil {
-				return
+				return err
 			}
 			e.Off, e.Len = off, uint32(len(buf))
 			entries = append(entries, e)
 			off += int64(len(buf))
 			st.Objects++
 			st.Bytes += int64(len(buf))
-		}
-		pw.Close()
+			return nil
+		})
+		pw.CloseWithError(err) // nil: the end of the pack
 	}()
 	err := b.st.Put(ctx, packsDir+name, pr, -1)
 	pr.CloseWithError(errors.New("upload ended"))
@@ -867,8 +881,8 @@ func (b *Bucket) writePackDeltas(ctx context.Context, local *object.Store, objs 
 	if err != nil {
 		return "", st, err
 	}
-	if len(entries) != len(objs) {
-		return "", st, fmt.Errorf("%s: the pack's upload ended after %d of %d objects", b, len(entries), len(objs))
+	if len(entries) != n {
+		return "", st, fmt.Errorf("%s: the pack's upload ended after %d of %d objects", b, len(entries), n)
 	}
 	sealed := b.keys.seal(nil, []byte("index\x00"+name), encodeIndex(entries))
 	if err := b.st.Put(ctx, indexesDir+name, strings.NewReader(string(sealed)), int64(len(sealed))); err != nil {

@@ -148,6 +148,35 @@ func TestBucketGC(t *testing.T) {
 	if _, err := remote.Fetch(ctx, b.open(t, url, m.Secret[:]), b.st, []object.ID{c1}, nil); err != nil {
 		t.Fatalf("fetch after gc: %v", err)
 	}
+	// A pack mostly garbage but holding what a ref needs is written
+	// again with only that.
+	lost2 := a.commit(t, "h", randomData(3, 300<<10))
+	c2 := a.commit(t, "f", randomData(4, 20<<10), c1)
+	ab = a.open(t, url, m.Secret[:])
+	ab.load(ctx)
+	garbage, _ := ab.missing(a.st, lost2)
+	used, _ := ab.missing(a.st, c2)
+	if _, _, err := ab.writePack(ctx, a.st, append(garbage, used...)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ab.Push(ctx, a.st, a.id, "main", c2); err != nil || res.Objects != 0 {
+		t.Fatalf("the push of what the bucket holds: %+v %v", res, err)
+	}
+	res, err = ab.GC(ctx, 0, time.Now().Add(time.Second))
+	if err != nil || res.PacksRewritten != 1 || res.BytesFreed < 250<<10 {
+		t.Fatalf("gc of a mostly unneeded pack: %+v %v", res, err)
+	}
+	fresh := a.open(t, url, m.Secret[:])
+	if rep, err := fresh.Fsck(ctx, true); err != nil || len(rep.Problems) != 0 || rep.Objects != 8 {
+		t.Fatalf("fsck after the rewrite: %+v %v", rep, err)
+	}
+	if fresh.has(lost2) {
+		t.Fatal("the rewrite kept an unneeded commit")
+	}
+	b = newDevice(t)
+	if _, err := remote.Fetch(ctx, b.open(t, url, m.Secret[:]), b.st, []object.ID{c2}, nil); err != nil {
+		t.Fatalf("fetch after the rewrite: %v", err)
+	}
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

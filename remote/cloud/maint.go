@@ -178,16 +178,20 @@ func expand(r object.Raw) ([]byte, error) {
 type GCResult struct {
 	PacksDeleted int   `json:"packsDeleted"`
 	BytesFreed   int64 `json:"bytesFreed"`
-	// PartlyUsed counts packs kept because some of their objects are
-	// still needed; Unused is the bytes in them nothing needs.
+	// PacksRewritten counts packs of which a quarter or more was garbage,
+	// written again with only what is needed.
+	PacksRewritten int `json:"packsRewritten"`
+	// PartlyUsed counts the packs kept as they are though some of their
+	// objects are not needed; Unused is the bytes in them nothing needs.
 	PartlyUsed int   `json:"partlyUsed"`
 	Unused     int64 `json:"unused"`
 }
 
 // GC deletes, once older than grace, the packs no index names (pushes cut
 // short) and the packs none of whose objects any device's ref needs,
-// index first. A pack younger than grace is kept whatever it holds: a
-// push may be writing its ref.
+// index first, and writes again with only what is needed each pack of
+// which a quarter or more is garbage. A pack younger than grace is kept
+// whatever it holds: a push may be writing its ref.
 func (b *Bucket) GC(ctx context.Context, grace time.Duration, now time.Time) (*GCResult, error) {
 	var problems []string
 	packs, err := b.survey(ctx, func(s string) { problems = append(problems, s) })
@@ -274,12 +278,34 @@ func (b *Bucket) GC(ctx context.Context, grace time.Duration, now time.Time) (*G
 				used += int64(e.Len)
 			}
 		}
-		if used > 0 {
+		if used > 0 && p.size-used < p.size/4 {
 			if used < p.size {
 				res.PartlyUsed++
 				res.Unused += p.size - used
 			}
 			continue
+		}
+		if used > 0 {
+			// A new pack of what is needed, indexed, before the old
+			// one's index and pack go.
+			var keep []indexEntry
+			for _, e := range p.entries {
+				if needed[e.ID] {
+					keep = append(keep, e)
+				}
+			}
+			sort.Slice(keep, func(i, j int) bool { return keep[i].Off < keep[j].Off })
+			_, st, err := b.upload(ctx, len(keep), func(emit func(indexEntry, []byte) error) error {
+				return b.readRuns(ctx, p.name, keep, func(e indexEntry, r object.Raw) error {
+					// A delta comes expanded: it is kept whole now.
+					return emit(indexEntry{ID: e.ID, Type: r.Type, Comp: r.Comp, Size: uint32(r.Size)}, r.Data)
+				})
+			})
+			if err != nil {
+				return res, fmt.Errorf("%s: rewriting pack %s: %w; it is kept as it was", b, p.name, err)
+			}
+			res.PacksRewritten++
+			res.BytesFreed -= st.Bytes
 		}
 		if p.indexed {
 			if err := b.st.Delete(ctx, indexesDir+p.name); err != nil {
@@ -289,7 +315,9 @@ func (b *Bucket) GC(ctx context.Context, grace time.Duration, now time.Time) (*G
 		if err := b.st.Delete(ctx, packsDir+p.name); err != nil {
 			return res, err
 		}
-		res.PacksDeleted++
+		if used == 0 {
+			res.PacksDeleted++
+		}
 		res.BytesFreed += p.size
 	}
 	return res, nil
