@@ -173,8 +173,11 @@ func TestCloudDaemons(t *testing.T) {
 	mustMesh(t, bin, a, "remote", "add", "cloud", url)
 	tok := strings.TrimSpace(mustMesh(t, bin, a, "invite", "--addr", url))
 
-	// The laptop's daemon pushes its edit, then stops.
+	// The laptop's daemon pushes its edit, then stops. (Each edit waits
+	// for the daemon's first push: an edit during its first round would
+	// leave that round's pull refusing to merge over it.)
 	d := startDaemon(t, bin, a, "")
+	waitFor(t, "the laptop's first push", func() bool { return strings.Contains(d.log.String(), "Pushed to the bucket") }, d)
 	os.WriteFile(filepath.Join(a, "todo.txt"), []byte("one\ntwo, from the laptop\n"), 0o644)
 	waitFor(t, "the laptop's edit in the bucket", func() bool {
 		return strings.Count(d.log.String(), "Pushed to the bucket") >= 2
@@ -187,6 +190,7 @@ func TestCloudDaemons(t *testing.T) {
 		t.Fatalf("the desktop after join: %q", got)
 	}
 	d = startDaemon(t, bin, b, "")
+	waitFor(t, "the desktop's first push", func() bool { return strings.Contains(d.log.String(), "Pushed to the bucket") }, d)
 	os.WriteFile(filepath.Join(b, "todo.txt"), []byte("one\ntwo, from the laptop\nthree, from the desktop\n"), 0o644)
 	waitFor(t, "the desktop's edit in the bucket", func() bool {
 		// Its first push is its ref at the head it joined at.

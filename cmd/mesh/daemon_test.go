@@ -107,6 +107,7 @@ func hasFile(dir, name, content string) bool {
 // (remembering its peers) catches up; a device of another mesh learns
 // nothing.
 func TestDaemonsConverge(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	root := t.TempDir()
 	a, b, c, stranger := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c"), filepath.Join(root, "s")
@@ -194,6 +195,7 @@ func TestDaemonsConverge(t *testing.T) {
 // brings in the daemon's, and exits once it has every head it heard of;
 // the daemon then has the synced work too.
 func TestSyncOnce(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	root := t.TempDir()
 	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
@@ -226,6 +228,7 @@ func TestSyncOnce(t *testing.T) {
 // copy in the tree is listed and named after a real device, and resolving
 // the paths on one device clears them on all.
 func TestDaemonsConflicts(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	root := t.TempDir()
 	names := []string{"alpha", "bravo", "charlie"}

@@ -62,6 +62,7 @@ type killCase struct {
 // must end exactly at the target, edits made before the operation must
 // still be there, and fsck --read-data must pass.
 func TestKilledUpdates(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	trials := killTrials(t)
 	root := t.TempDir()

@@ -75,6 +75,7 @@ func (l *netLab) mesh(bin string, i int, dir string, args ...string) *exec.Cmd {
 // cross both ways; then both are killed with SIGKILL and started again,
 // and changes still cross.
 func TestTwoMachines(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	lab := newNetLab(t)
 	bin := meshBin(t)
 	root := openDir(t)

@@ -110,6 +110,7 @@ func treeDigest(t *testing.T, dir string) string {
 // every time the store passes fsck, the working tree is untouched, and a
 // later commit succeeds.
 func TestKilledCommit(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	dir := t.TempDir()
 	mustMesh(t, bin, dir, "init")
@@ -149,6 +150,7 @@ func TestKilledCommit(t *testing.T) {
 // TestTwoCommitProcesses: two mesh commit at once on one repository; one
 // waits for the other's lock; both succeed, history is linear, fsck clean.
 func TestTwoCommitProcesses(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	dir := t.TempDir()
 	mustMesh(t, bin, dir, "init")
@@ -180,6 +182,7 @@ func TestTwoCommitProcesses(t *testing.T) {
 // some chunks durable leaves no ref moved and a clean store; run again, it
 // asks only for the chunks it does not hold yet.
 func TestKilledFetch(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	src, dst := t.TempDir(), t.TempDir()
 	mustMesh(t, bin, src, "init")

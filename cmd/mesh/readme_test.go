@@ -49,6 +49,7 @@ func readmeBlocks(t *testing.T, title string) []string {
 // each step's result is checked. The test command it gives is the one
 // .ci/run runs.
 func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	blocks := readmeBlocks(t, "Quick start (fresh machine, Go installed)")
 	if len(blocks) < 2 {
 		t.Fatalf("the quick start has %d sh blocks, want the main job and the tests", len(blocks))

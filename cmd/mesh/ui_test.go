@@ -18,6 +18,7 @@ import (
 // token becomes a cookie; without it nothing is served. It stops on an
 // interrupt.
 func TestUICommand(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	dir := t.TempDir()
 	mustMesh(t, bin, dir, "init")
@@ -81,6 +82,7 @@ func TestUICommand(t *testing.T) {
 // TestDaemonUI: mesh daemon --ui serves the history browser while it
 // runs, says so on the devices page, and stops with the daemon.
 func TestDaemonUI(t *testing.T) {
+	t.Parallel() // mostly waiting on processes: the other core works meanwhile
 	bin := meshBin(t)
 	dir := t.TempDir()
 	mustMesh(t, bin, dir, "init")
