@@ -152,6 +152,24 @@ func TestCloudPeer(t *testing.T) {
 		t.Fatalf("fsck --remote of a damaged pack: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	os.WriteFile(pack, good, 0o644)
+	// A ref that does not open (a device that lies, or damage) is left
+	// out and named; the rest is still fetched and merged.
+	junk := filepath.Join(s.Dir, "team", "notes", "devices", "0123456789", "abcdef")
+	os.MkdirAll(filepath.Dir(junk), 0o755)
+	os.WriteFile(junk, bytes.Repeat([]byte("junk"), 40), 0o644)
+	os.WriteFile(filepath.Join(a, "after-junk.txt"), []byte("still synced\n"), 0o644)
+	mustMesh(t, bin, a, "commit", "-m", "after the junk")
+	if r := runMesh(t, meshCmd(bin, a, "push", "cloud")); r.code != 0 {
+		t.Fatalf("push beside a junk ref: %s", r.stderr)
+	}
+	if r := runMesh(t, meshCmd(bin, b, "pull", "origin")); r.code == 0 || !strings.Contains(r.stderr, "left out") {
+		t.Fatalf("pull beside a junk ref: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(b, "after-junk.txt")); err != nil {
+		t.Fatal("B's pull beside a junk ref did not merge A's commit")
+	}
+	os.Remove(junk)
+	mustMesh(t, bin, b, "pull", "origin")
 	// A URL mesh does not speak is an error, never a folder.
 	if r := runMesh(t, meshCmd(bin, a, "remote", "add", "other", "s4://bucket/x")); r.code == 0 || !strings.Contains(r.stderr, "unknown URL scheme") {
 		t.Fatalf("remote add s4://: exit %d: %s", r.code, r.stderr)

@@ -68,7 +68,9 @@ func TestKilledUpdates(t *testing.T) {
 	root := t.TempDir()
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for _, kc := range killCases(t, bin, root) {
+		rng := rand.New(rand.NewSource(rng.Int63())) // each case its own: they run two at a time
 		t.Run(kc.name, func(t *testing.T) {
+			t.Parallel()
 			// How long the operation takes when nothing kills it (the slower
 			// of the runs): the kills land anywhere from its start to then.
 			full := time.Duration(0)

@@ -107,7 +107,7 @@ func rollbacks(name string, b *cloud.Bucket) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("remote %s: %s; the rest was fetched", name, strings.Join(errs, "; "))
+	return fmt.Errorf("remote %s: %s; the rest was fetched (%w)", name, strings.Join(errs, "; "), ErrSomeRefused)
 }
 
 // cloudHeads are the heads of branch the bucket remote name gave the

@@ -257,20 +257,32 @@ func (r *Repo) Fetch(ctx context.Context, spec string) ([]*FetchResult, error) {
 		}
 	}
 	var out []*FetchResult
+	var partly []error
 	for _, s := range specs {
 		p, err := r.connect(ctx, s)
 		if err != nil {
-			return out, err
+			return out, errors.Join(append(partly, err)...)
 		}
 		res, err := r.fetchFrom(ctx, p)
 		p.Close()
+		if errors.Is(err, ErrSomeRefused) {
+			// The rest of that remote was fetched: go on.
+			partly = append(partly, err)
+			out = append(out, res)
+			continue
+		}
 		if err != nil {
-			return out, err
+			return out, errors.Join(append(partly, err)...)
 		}
 		out = append(out, res)
 	}
-	return out, nil
+	return out, errors.Join(partly...)
 }
+
+// ErrSomeRefused is the kind of error for a fetch that left some refs
+// out (heads that cannot be checked out, refs a bucket moved back or that
+// do not check out) and fetched the rest: what depends on those goes on.
+var ErrSomeRefused = errors.New("some refs were left out")
 
 func (r *Repo) localTips() ([]object.ID, error) {
 	refs, err := r.Refs.List()
@@ -362,7 +374,7 @@ func (r *Repo) setFetchedRefs(ctx context.Context, p *peer, res *FetchResult) er
 		}
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("remote %s: refused %w; the other refs were fetched", p.name, errors.Join(refused...))
+		return fmt.Errorf("remote %s: refused %w; the other refs were fetched (%w)", p.name, errors.Join(refused...), ErrSomeRefused)
 	}
 	return nil
 }
@@ -385,9 +397,10 @@ func (r *Repo) Pull(ctx context.Context, spec string, o MergeOptions) (*PullResu
 	}
 	fetched, err := r.Fetch(ctx, spec)
 	res := &PullResult{Fetched: fetched}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrSomeRefused) {
 		return res, err
 	}
+	partly := err // merged anyway, then returned
 	for _, f := range fetched {
 		refs := []string{"remotes/" + f.Remote + "/" + h.Branch}
 		if f.Cloud {
@@ -412,7 +425,7 @@ func (r *Repo) Pull(ctx context.Context, spec string, o MergeOptions) (*PullResu
 			res.Merged = append(res.Merged, m)
 		}
 	}
-	return res, nil
+	return res, partly
 }
 
 // PushResult says what a push sent.

@@ -413,6 +413,11 @@ func (s *Session) viaCloud(ctx context.Context, r *Round) []string {
 			continue
 		}
 		pr, err := s.Repo.Pull(ctx, name, repo.MergeOptions{})
+		if errors.Is(err, repo.ErrSomeRefused) {
+			// A ref that does not check out stops nothing else.
+			s.Log.Warn("Bucket refs left out", "remote", name, "error", err)
+			err = nil
+		}
 		if err == nil {
 			var pushed []*repo.PushResult
 			pushed, err = s.Repo.Push(ctx, name)
