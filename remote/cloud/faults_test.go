@@ -16,15 +16,17 @@ import (
 )
 
 // TestFaultsConverge: with a proxy that answers 500, resets connections,
-// stalls and cuts bodies short in front of the server, A's pushes and B's
+// stalls and cuts bodies short in front of the server, A's pushes (some
+// of them multipart uploads) and B's
 // fetches, each run again when it fails as a daemon's next round would,
 // still bring B every head of A; nothing half-written is ever named by
 // an index or a ref (fsck finds no problem), and gc removes what pushes
 // cut short left.
 func TestFaultsConverge(t *testing.T) {
-	old := Timeout
+	old, oldPart := Timeout, partSize
 	Timeout = 400 * time.Millisecond
-	t.Cleanup(func() { Timeout = old })
+	partSize = 5 << 20 // the least S3 takes: some packs are multipart uploads
+	t.Cleanup(func() { Timeout, partSize = old, oldPart })
 	s := s3test.Start(t)
 	url := s.Bucket(t, "faults", "p")
 	direct := s.Endpoint
@@ -49,7 +51,11 @@ func TestFaultsConverge(t *testing.T) {
 		if !head.IsZero() {
 			parents = []object.ID{head}
 		}
-		head = a.commit(t, fmt.Sprintf("f%d", round), randomData(uint64(round), 300<<10), parents...)
+		size := 300 << 10
+		if round%3 == 0 {
+			size = 6 << 20 // two parts
+		}
+		head = a.commit(t, fmt.Sprintf("f%d", round), randomData(uint64(round), size), parents...)
 		again("push", func() error {
 			_, err := a.open(t, url, m.Secret[:]).Push(ctx, a.st, a.id, "main", head)
 			return err

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -124,46 +125,58 @@ var Timeout = 60 * time.Second
 // transport bounds each step of a request, so a server that stalls is
 // retried instead of waited on for ever.
 func transport() *http.Transport {
+	timeout := Timeout
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = Timeout
+	t.ResponseHeaderTimeout = timeout
 	t.IdleConnTimeout = 90 * time.Second
 	t.MaxIdleConnsPerHost = 16
-	d := &net.Dialer{Timeout: Timeout, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &stallConn{Conn: c}, nil
+		return &stallConn{Conn: c, timeout: timeout}, nil
 	}
 	return t
 }
 
-// stallConn fails a read or write that makes no progress for Timeout: a
+// stallConn fails a read or write that makes no progress for timeout: a
 // body that stops halfway is an error to retry, not a hang.
-type stallConn struct{ net.Conn }
+type stallConn struct {
+	net.Conn
+	timeout time.Duration
+}
 
 func (c *stallConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(Timeout))
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Read(b)
 }
 
 func (c *stallConn) Write(b []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(Timeout))
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(b)
 }
 
-// Reads are tried this many times, with backoff between: the client
+// refused reports whether the server answered err with a 4xx that
+// trying again does not change (not a timeout or throttling).
+func refused(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && er.StatusCode >= 400 && er.StatusCode < 500 &&
+		er.StatusCode != http.StatusRequestTimeout && er.StatusCode != http.StatusTooManyRequests
+}
+
+// Requests are tried this many times, with backoff between: the client
 // retries what fails before the body starts, this what fails during it.
 const readAttempts = 5
 
-// retry runs f until it succeeds, the object is missing, the context
-// ends, or readAttempts have failed.
+// retry runs f until it succeeds, the object is missing, the server
+// refuses it, the context ends, or readAttempts have failed.
 func retry(ctx context.Context, f func() error) error {
 	wait := 100 * time.Millisecond
 	var err error
 	for i := 0; i < readAttempts; i++ {
-		if err = f(); err == nil || errors.Is(err, ErrNoObject) || ctx.Err() != nil {
+		if err = f(); err == nil || errors.Is(err, ErrNoObject) || ctx.Err() != nil || refused(err) {
 			return err
 		}
 		select {
@@ -179,6 +192,9 @@ func retry(ctx context.Context, f func() error) error {
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/") }
 
 func (s *S3) wrap(key string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && (er.Code == "NoSuchKey" || er.StatusCode == http.StatusNotFound && er.Code != "NoSuchBucket") {
 		return fmt.Errorf("%s/%s: %w", s, key, ErrNoObject)
@@ -187,17 +203,74 @@ func (s *S3) wrap(key string, err error) error {
 }
 
 // partSize is the size of a streamed upload's parts: what it holds in
-// memory at a time.
-const partSize = 16 << 20
+// memory at a time. (S3 wants parts of at least 5 MiB but the last.)
+var partSize = 16 << 20
 
+// Put sends r in parts of partSize, each tried again (readAttempts, with
+// backoff) on its own: an object up to one part with one PUT, a larger
+// one as a multipart upload, aborted if a part cannot be sent.
+//
+// Every attempt gets a reader of its own that cannot seek, so the client
+// never retries a body itself: after a failed request the HTTP transport
+// may still be reading the old body, and a retry that rewinds the same
+// reader races with it.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	_, err := s.c.PutObject(ctx, s.bucket, s.prefix+key, r, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream", PartSize: partSize, DisableContentSha256: true})
-	if err != nil {
+	buf := make([]byte, partSize)
+	n, err := io.ReadFull(r, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return s.wrap(key, err)
+	}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true}
+	if n < partSize {
+		return retry(ctx, func() error {
+			_, err := s.c.PutObject(ctx, s.bucket, s.prefix+key, onlyReader{bytes.NewReader(buf[:n])}, int64(n), opts)
+			return s.wrap(key, err)
+		})
+	}
+	core := minio.Core{Client: s.c}
+	var id string
+	if err := retry(ctx, func() (err error) {
+		id, err = core.NewMultipartUpload(ctx, s.bucket, s.prefix+key, opts)
+		return s.wrap(key, err)
+	}); err != nil {
+		return err
+	}
+	var parts []minio.CompletePart
+	fail := func(err error) error {
+		// Its parts go; a gc of the bucket would not see them.
+		core.AbortMultipartUpload(context.WithoutCancel(ctx), s.bucket, s.prefix+key, id)
+		return err
+	}
+	for n > 0 {
+		part := len(parts) + 1
+		var got minio.ObjectPart
+		err := retry(ctx, func() (err error) {
+			got, err = core.PutObjectPart(ctx, s.bucket, s.prefix+key, id, part, onlyReader{bytes.NewReader(buf[:n])}, int64(n),
+				minio.PutObjectPartOptions{DisableContentSha256: true})
+			return s.wrap(key, err)
+		})
+		if err != nil {
+			return fail(err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: part, ETag: got.ETag})
+		// The part is sent: nothing reads buf now.
+		if n, err = io.ReadFull(r, buf); err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return fail(s.wrap(key, err))
+		}
+	}
+	if err := retry(ctx, func() error {
+		_, err := core.CompleteMultipartUpload(ctx, s.bucket, s.prefix+key, id, parts, opts)
+		return s.wrap(key, err)
+	}); err != nil {
+		return fail(err)
 	}
 	return nil
 }
+
+// onlyReader hides a reader's Seek.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(b []byte) (int, error) { return o.r.Read(b) }
 
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	var b []byte
