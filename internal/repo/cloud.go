@@ -101,8 +101,8 @@ func rollbacks(name string, b *cloud.Bucket) error {
 	if len(b.Rollbacks) > 0 {
 		errs = append(errs, "the bucket moved refs back, which only its operator or a restore of it can do; the heads seen before are kept: "+strings.Join(b.Rollbacks, "; "))
 	}
-	if len(b.Refused) > 0 {
-		errs = append(errs, "left out what does not open with this mesh's key or check out (damaged, moved, or written by a device that lies; mesh fsck --remote "+name+" lists it): "+strings.Join(b.Refused, "; "))
+	if refused := b.Refused(); len(refused) > 0 {
+		errs = append(errs, "left out what does not open with this mesh's key or check out (damaged, moved, or written by a device that lies; mesh fsck --remote "+name+" lists it): "+strings.Join(refused, "; "))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -137,7 +137,7 @@ func (r *Repo) cloudHeads(name, branch string, me remote.DeviceID) ([]string, er
 // only ever as a fast-forward of what it pushed there before.
 func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h object.Head) (*PushResult, error) {
 	res := &PushResult{Remote: p.name, Ref: deviceRef(me.ID, h.Branch)}
-	refs, err := p.bucket.Refs(ctx)
+	refs, err := p.bucket.Prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h ob
 			return nil, fmt.Errorf("%s is at %s there, which %s does not contain: %w; pull, merge and push again", res.Ref, old.Commit.Short(), h.ID.Short(), ErrNotFastForward)
 		}
 	}
-	pr, err := p.bucket.Push(ctx, r.Store, me, h.Branch, h.ID)
+	pr, err := p.bucket.PushBranch(ctx, refs, r.Store, me, h.Branch, h.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +168,13 @@ func (r *Repo) pushCloud(ctx context.Context, p *peer, me *remote.Identity, h ob
 		if !ok || !strings.HasPrefix(branch, ArtifactPrefix) {
 			continue
 		}
-		if old, ok := refs[me.ID.String()+"/"+branch]; ok && old.Commit == id {
-			continue
-		}
-		ar, err := p.bucket.Push(ctx, r.Store, me, branch, id)
+		ar, err := p.bucket.PushBranch(ctx, refs, r.Store, me, branch, id)
 		if err != nil {
 			return nil, fmt.Errorf("artifact branch %s: %w", branch, err)
 		}
 		res.Objects += ar.Objects
 		res.Bytes += ar.Bytes
-		res.UpToDate = false
+		res.UpToDate = res.UpToDate && ar.UpToDate
 	}
 	return res, nil
 }

@@ -35,15 +35,23 @@ type Bucket struct {
 	// Rollbacks name the refs the bucket holds at a lower sequence
 	// number than this device saw before; the head seen before is used.
 	Rollbacks []string
-	// Refused name the refs and indexes that do not open or check out
-	// (damaged, moved, or written by a member that lies): they are left
-	// out, and the rest is used, so one bad object stops no one.
-	Refused []string
+	// refusedRefs and refusedIndexes name the refs (as of the last Refs)
+	// and indexes that do not open or check out: see Refused.
+	refusedRefs, refusedIndexes []string
 	// Local, when set, is the reader's store: the bases of a delta come
 	// from it when it has them, else from the bucket.
 	Local *object.Store
 	// read counts the bytes of sealed records read.
 	read atomic.Int64
+}
+
+// Refused names the refs and indexes that do not open or check out
+// (damaged, moved, or written by a member that lies): they are left out,
+// and the rest is used, so one bad object stops no one.
+func (b *Bucket) Refused() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append(slices.Clone(b.refusedRefs), b.refusedIndexes...)
 }
 
 // BytesRead is the bytes of objects read from the bucket so far, as
@@ -128,7 +136,7 @@ func (b *Bucket) load(ctx context.Context) error {
 			// missing, and a fetch that needs it says so.
 			b.mu.Lock()
 			b.loaded[name] = true
-			b.Refused = append(b.Refused, err.Error())
+			b.refusedIndexes = append(b.refusedIndexes, err.Error())
 			b.mu.Unlock()
 			continue
 		}
@@ -264,11 +272,11 @@ func (b *Bucket) Refs(ctx context.Context) (map[string]*Ref, error) {
 	b.Rollbacks = nil
 	b.mu.Lock()
 	b.listed = false
-	b.Refused = slices.DeleteFunc(b.Refused, func(s string) bool { return strings.Contains(s, devicesDir) })
+	b.refusedRefs = nil
 	b.mu.Unlock()
 	refuse := func(err error) {
 		b.mu.Lock()
-		b.Refused = append(b.Refused, err.Error())
+		b.refusedRefs = append(b.refusedRefs, err.Error())
 		b.mu.Unlock()
 	}
 	changed := false
@@ -369,12 +377,9 @@ func (b *Bucket) Commits(ctx context.Context, wants, haves []object.ID, fn remot
 		if err := fn(id, raw); err != nil {
 			return err
 		}
-		body := raw.Data
-		if raw.Comp != 0 {
-			var err error
-			if body, err = decoder.DecodeAll(raw.Data, nil); err != nil {
-				return fmt.Errorf("commit %s: %v: %w", id.Short(), err, object.ErrCorrupt)
-			}
+		body, err := expand(raw)
+		if err != nil {
+			return fmt.Errorf("commit %s: %v: %w", id.Short(), err, object.ErrCorrupt)
 		}
 		c, err := object.DecodeCommit(body)
 		if err != nil {
@@ -611,13 +616,25 @@ var MaxPack int64 = 128 << 20
 // Push writes what the bucket lacks of head's closure from local as one
 // pack and its index, then this device's ref of branch at head.
 func (b *Bucket) Push(ctx context.Context, local *object.Store, id *remote.Identity, branch string, head object.ID) (*PushResult, error) {
-	if _, err := b.checkConfig(ctx, true); err != nil {
-		return nil, err
-	}
-	refs, err := b.Refs(ctx)
+	refs, err := b.Prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return b.PushBranch(ctx, refs, local, id, branch, head)
+}
+
+// Prepare readies the bucket for pushes, writing its format object if it
+// has none, and reads the refs they go on from.
+func (b *Bucket) Prepare(ctx context.Context) (map[string]*Ref, error) {
+	if _, err := b.checkConfig(ctx, true); err != nil {
+		return nil, err
+	}
+	return b.Refs(ctx)
+}
+
+// PushBranch is Push of one branch, on the refs Prepare read: a device
+// pushing several branches reads the bucket's refs once.
+func (b *Bucket) PushBranch(ctx context.Context, refs map[string]*Ref, local *object.Store, id *remote.Identity, branch string, head object.ID) (*PushResult, error) {
 	me := id.ID.String()
 	res := &PushResult{}
 	var seq uint64

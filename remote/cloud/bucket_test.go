@@ -179,7 +179,7 @@ func TestBucketTamper(t *testing.T) {
 			bb := b.open(t, url, m.Secret[:])
 			refs, err := bb.ListRefs(ctx)
 			if head, ok := refs["devices/"+a.id.ID.String()+"/main"]; err == nil && !ok {
-				if len(bb.Refused) == 0 {
+				if len(bb.Refused()) == 0 {
 					t.Errorf("%s with byte %d flipped: the ref is gone and nothing says why", f, at)
 				}
 				err = errors.New("refused")
@@ -219,8 +219,8 @@ func TestBucketTamper(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs, err = bb.ListRefs(ctx)
-	if err != nil || len(refs) != 1 || len(bb.Refused) != 1 {
-		t.Fatalf("a ref copied to another device's key: refs %v, refused %v, %v", refs, bb.Refused, err)
+	if err != nil || len(refs) != 1 || len(bb.Refused()) != 1 {
+		t.Fatalf("a ref copied to another device's key: refs %v, refused %v, %v", refs, bb.Refused(), err)
 	}
 }
 

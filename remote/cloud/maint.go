@@ -113,10 +113,8 @@ func (b *Bucket) Fsck(ctx context.Context, readData bool) (*FsckReport, error) {
 	for _, name := range b.Rollbacks {
 		problem("ref moved back: " + name)
 	}
-	for _, why := range b.Refused {
-		if strings.Contains(why, devicesDir) {
-			problem(why)
-		}
+	for _, why := range b.refusedRefs {
+		problem(why) // an index that does not open is one already (survey)
 	}
 	for _, p := range packs {
 		if !p.indexed {
@@ -225,21 +223,24 @@ func (b *Bucket) GC(ctx context.Context, grace time.Duration, now time.Time) (*G
 		}
 	}
 	for len(stack) > 0 {
-		var level []object.ID
+		var at []located
 		for _, id := range stack {
 			if !needed[id] {
 				needed[id] = true
 				if l, ok := b.where(id); ok && l.e.Type != object.TypeChunk {
-					level = append(level, id)
+					at = append(at, l)
 				}
 			}
 		}
 		stack = nil
-		sort.Slice(level, func(i, j int) bool {
-			li, _ := b.where(level[i])
-			lj, _ := b.where(level[j])
-			return li.pack < lj.pack || li.pack == lj.pack && li.e.Off < lj.e.Off
+		// In pack order, so that neighbours share a ranged GET.
+		sort.Slice(at, func(i, j int) bool {
+			return at[i].pack < at[j].pack || at[i].pack == at[j].pack && at[i].e.Off < at[j].e.Off
 		})
+		level := make([]object.ID, len(at))
+		for i, l := range at {
+			level[i] = l.e.ID
+		}
 		err := b.Get(ctx, level, func(id object.ID, r object.Raw) error {
 			body, err := expand(r)
 			if err != nil {
