@@ -4,7 +4,6 @@ package worktree
 
 import (
 	"bytes"
-	"errors"
 	"io/fs"
 	"os"
 	"sort"
@@ -40,15 +39,13 @@ func readDir(dir string) ([]dirEntry, error) {
 	fd := int(f.Fd())
 	out := make([]dirEntry, 0, len(names))
 	for _, name := range names {
-		var st unix.Stat_t
-		err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if errors.Is(err, unix.ENOENT) {
-			continue // deleted while we looked
-		}
+		e, ok, err := statAt(fd, dir, name)
 		if err != nil {
-			return nil, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
+			return nil, err
 		}
-		out = append(out, dirEntry{name: name, st: statOfUnix(&st)})
+		if ok {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }

@@ -5,7 +5,6 @@ package worktree
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"io/fs"
 	"sort"
 	"sync"
@@ -68,15 +67,13 @@ func readDir(dir string) ([]dirEntry, error) {
 			out = append(out, dirEntry{name: name, st: statInfo{mode: fs.ModeDir | 0o755}})
 			continue
 		}
-		var st unix.Stat_t
-		err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if errors.Is(err, unix.ENOENT) {
-			continue // deleted while we looked
-		}
+		e, ok, err := statAt(fd, dir, name)
 		if err != nil {
-			return nil, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
+			return nil, err
 		}
-		out = append(out, dirEntry{name: name, st: statOfUnix(&st)})
+		if ok {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@
 package worktree
 
 import (
+	"errors"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -41,4 +42,19 @@ func sameDevice(a, b string) bool {
 		return false
 	}
 	return sa.Dev == sb.Dev
+}
+
+// statAt is name's entry in the directory dir open as fd, as fstatat
+// without following a link sees it; ok is false for a name deleted since
+// it was listed.
+func statAt(fd int, dir, name string) (e dirEntry, ok bool, err error) {
+	var st unix.Stat_t
+	err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return dirEntry{}, false, nil // deleted while we looked
+	}
+	if err != nil {
+		return dirEntry{}, false, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
+	}
+	return dirEntry{name: name, st: statOfUnix(&st)}, true, nil
 }

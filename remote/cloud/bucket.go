@@ -143,19 +143,25 @@ func (b *Bucket) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.mu.Lock()
-		for _, e := range es {
-			if _, ok := b.objects[e.ID]; !ok {
-				b.objects[e.ID] = located{name, e}
-			}
-		}
-		b.loaded[name] = true
-		b.mu.Unlock()
+		b.index(name, es)
 	}
 	b.mu.Lock()
 	b.listed = true
 	b.mu.Unlock()
 	return nil
+}
+
+// index takes in pack name's entries (an object in several packs stays
+// where it was found first).
+func (b *Bucket) index(name string, es []indexEntry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range es {
+		if _, ok := b.objects[e.ID]; !ok {
+			b.objects[e.ID] = located{name, e}
+		}
+	}
+	b.loaded[name] = true
 }
 
 func validName(n string) bool {
@@ -905,13 +911,6 @@ func (b *Bucket) upload(ctx context.Context, n int, produce func(emit func(index
 	if err := b.st.Put(ctx, indexesDir+name, strings.NewReader(string(sealed)), int64(len(sealed))); err != nil {
 		return "", st, err
 	}
-	b.mu.Lock()
-	for _, e := range entries {
-		if _, ok := b.objects[e.ID]; !ok {
-			b.objects[e.ID] = located{name, e}
-		}
-	}
-	b.loaded[name] = true
-	b.mu.Unlock()
+	b.index(name, entries)
 	return name, st, nil
 }
