@@ -56,17 +56,11 @@ func layoutGraph(ids []object.ID, parents [][]object.ID) []GraphRow {
 		if col < 0 {
 			col = free() // a head: nothing above waits for it
 		}
-		// Top half: every lane waiting comes down, those waiting for
-		// this commit into its dot.
+		// Top half: every lane waiting comes down, into the dot for the
+		// one lane that waits for this commit (a parent already waited
+		// for joins that lane, so no two lanes wait for one commit).
 		for i, w := range lanes {
-			switch {
-			case w.IsZero():
-			case w == id:
-				row.Lines = append(row.Lines, GraphSeg{laneX(i), 0, laneX(col), mid, i % graphColors})
-				if i != col {
-					lanes[i] = object.ID{}
-				}
-			default:
+			if !w.IsZero() {
 				row.Lines = append(row.Lines, GraphSeg{laneX(i), 0, laneX(i), mid, i % graphColors})
 			}
 		}
